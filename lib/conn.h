@@ -1,0 +1,90 @@
+/*
+ * conn: a TCP connection on a libuv loop, with a bounded input buffer and a
+ * write queue, for protocol sessions (SMTP, IMAP, HTTP). It knows nothing
+ * about any protocol. A later TLS layer sits between the socket and c->in,
+ * so sessions never see the difference.
+ *
+ * Life cycle: listener_start() accepts connections and calls h->accepted(c)
+ * for each; the session stores itself in c->data. Whenever bytes arrive,
+ * h->input(c) is called; the session consumes what it can from c->in
+ * (conn_line(), then conn_consume()) and returns, leaving partial input in
+ * place. While a session waits for the store it calls conn_pause(); bytes
+ * still arrive into c->in (up to its maximum, then reading stops) but
+ * input() is not called until conn_resume(), which calls input() again if
+ * anything is buffered. conn_close() flushes queued writes, then closes;
+ * h->closed(c) is then called exactly once, after which c is freed by conn.
+ * A session must not touch c after closed() returns.
+ *
+ * Every connection gets an id (8 hex digits) for log lines, and the peer's
+ * address as text. An idle timeout closes the connection with reason
+ * "timeout" (h->timeout(c) is called first, if set, to send a goodbye).
+ */
+#ifndef CAPMAIL_CONN_H
+#define CAPMAIL_CONN_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "buf.h"
+
+struct conn;
+
+struct conn_handler {
+	const char *proto;			/* "smtp", "imap": for logs */
+	void (*accepted)(struct conn *c);	/* set c->data; send greeting */
+	void (*input)(struct conn *c);		/* c->in has new bytes */
+	void (*timeout)(struct conn *c);	/* optional: say goodbye */
+	void (*closed)(struct conn *c);		/* free the session */
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_loop_t *loop;
+	const struct conn_handler *h;
+	void *data;			/* the session */
+	void *ctx;			/* the listener's ctx (daemon state) */
+	struct buf in;			/* received, not yet consumed */
+	char id[9];
+	char peer[64];			/* "127.0.0.1:40312" */
+	char peer_ip[48];		/* "127.0.0.1" */
+	char local[64];			/* "127.0.0.1:25" */
+	unsigned timeout_ms;
+	unsigned paused:1, closing:1, reading:1, eof:1, in_input:1;
+	size_t pending_writes;		/* bytes queued, not yet written */
+	const char *close_reason;
+};
+
+/* Listen on "host:port" ("[::1]:143" for IPv6). ctx is copied to every
+ * conn's ctx. in_max bounds c->in; timeout_ms is the idle timeout.
+ * Returns 0 or a negative uv error code. */
+int listener_start(uv_loop_t *loop, const char *addr,
+    const struct conn_handler *h, void *ctx, size_t in_max,
+    unsigned timeout_ms);
+
+/* Queue bytes (copied). Returns 0, or CM_ECLOSED when closing. */
+int conn_write(struct conn *c, const void *p, size_t n);
+int conn_writestr(struct conn *c, const char *s);
+int conn_printf(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+enum { CONN_LINE = 1, CONN_MORE = 0 };
+/* Find a complete line in c->in ending in CRLF (a bare LF or CR is not a
+ * line end). On CONN_LINE, *line points into c->in and *len counts the
+ * line without its CRLF; the caller must conn_consume(c, *len + 2) when
+ * done with it. Returns CONN_MORE when no complete line is buffered, or
+ * CM_ETOOBIG when the line (or the buffered part of it) is longer than
+ * max bytes. */
+int conn_line(struct conn *c, const char **line, size_t *len, size_t max);
+void conn_consume(struct conn *c, size_t n);
+
+void conn_pause(struct conn *c);
+void conn_resume(struct conn *c);
+/* Restart the idle timer (done on every read automatically). */
+void conn_touch(struct conn *c);
+void conn_set_timeout(struct conn *c, unsigned timeout_ms);
+/* Flush, then close. reason is logged once ("quit", "timeout", ...); it
+ * must be a static string. Safe to call more than once. */
+void conn_close(struct conn *c, const char *reason);
+
+#endif
