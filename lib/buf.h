@@ -36,7 +36,7 @@ void buf_consume(struct buf *b, size_t n);
 /* Hand over the bytes (NUL-terminated, *len_r set if not NULL); the buffer
  * is left empty. Returns a malloc'd empty string for an empty buffer. */
 char *buf_take(struct buf *b, size_t *len_r);
-/* Text for logs: b's first `cap` bytes with non-printables as '?'. */
+/* The content as a C string ("" when empty). */
 const char *buf_cstr(const struct buf *b);
 
 #endif

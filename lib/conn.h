@@ -11,9 +11,15 @@
  * place. While a session waits for the store it calls conn_pause(); bytes
  * still arrive into c->in (up to its maximum, then reading stops) but
  * input() is not called until conn_resume(), which calls input() again if
- * anything is buffered. conn_close() flushes queued writes, then closes;
+ * anything is buffered. input() must go on consuming until it gets
+ * CONN_MORE or pauses. conn_close() flushes queued writes, then closes;
  * h->closed(c) is then called exactly once, after which c is freed by conn.
  * A session must not touch c after closed() returns.
+ *
+ * A session that starts asynchronous work (store_run) takes a reference
+ * with conn_hold() and drops it with conn_release() in the callback; while
+ * references are held, closed() is deferred, so the callback may still use
+ * c and c->data — it checks conn_closing(c) and then writes nothing.
  *
  * Every connection gets an id (8 hex digits) for log lines, and the peer's
  * address as text. An idle timeout closes the connection with reason
@@ -51,6 +57,9 @@ struct conn {
 	char local[64];			/* "127.0.0.1:25" */
 	unsigned timeout_ms;
 	unsigned paused:1, closing:1, reading:1, eof:1, in_input:1;
+	unsigned handles_open;		/* tcp + timer not yet closed */
+	unsigned refs;			/* conn_hold() references */
+	void *listener;
 	size_t pending_writes;		/* bytes queued, not yet written */
 	const char *close_reason;
 };
@@ -77,6 +86,10 @@ enum { CONN_LINE = 1, CONN_MORE = 0 };
  * max bytes. */
 int conn_line(struct conn *c, const char **line, size_t *len, size_t max);
 void conn_consume(struct conn *c, size_t n);
+
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+int conn_closing(const struct conn *c);
 
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);

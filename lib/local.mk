@@ -8,3 +8,11 @@ lib_libcapmail_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/privdrop.c lib/privdrop.h
 lib_libcapmail_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
+
+LIB_LDADD = lib/libcapmail.a $(LIBETPAN_LIBS) $(OPENSSL_LIBS) $(LIBUV_LIBS)
+
+check_PROGRAMS += tests/unit/test-lib
+TESTS += tests/unit/test-lib
+tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
+tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+tests_unit_test_lib_LDADD = $(LIB_LDADD)

@@ -9,6 +9,6 @@
 #ifndef CAPMAIL_PRIVDROP_H
 #define CAPMAIL_PRIVDROP_H
 
-void privdrop(const char *user);
+int privdrop(const char *user);	/* 0; never returns on failure */
 
 #endif

@@ -1,0 +1,249 @@
+/*
+ * cfg: capmail.conf. See cfg.h. The table below is the one list of
+ * parameters, their defaults and bounds; doc/capmail.conf.5 documents
+ * each one.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+struct cfg_param {
+	const char *name;
+	enum cfg_type type;
+	const char *def;
+	long long min, max;	/* CFG_INT bounds */
+};
+
+static const struct cfg_param params[] = {
+	{ "hostname", CFG_STR, "localhost", 0, 0 },
+	{ "database", CFG_STR, "dbname=capmail", 0, 0 },
+	{ "store_connections", CFG_INT, "4", 1, 64 },
+	{ "user", CFG_STR, "capmail", 0, 0 },
+	{ "log_level", CFG_STR, "info", 0, 0 },
+	{ "smtp_listen", CFG_STR, "127.0.0.1:2525", 0, 0 },
+	{ "smtp_max_message_size", CFG_INT, "52428800", 1024, 1LL << 31 },
+	{ "smtp_max_recipients", CFG_INT, "100", 1, 10000 },
+	{ "smtp_max_errors", CFG_INT, "20", 1, 1000 },
+	{ "smtp_max_line", CFG_INT, "2048", 512, 65536 },
+	{ "smtp_timeout", CFG_INT, "300", 1, 86400 },
+	{ "imap_listen", CFG_STR, "127.0.0.1:1143", 0, 0 },
+	{ "imap_max_line", CFG_INT, "65536", 1024, 1 << 24 },
+	{ "imap_max_literal", CFG_INT, "52428800", 1024, 1LL << 31 },
+	{ "imap_timeout", CFG_INT, "1800", 1, 86400 },
+	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31 },
+};
+#define NPARAMS (sizeof params / sizeof params[0])
+
+struct cfg {
+	char *values[NPARAMS];	/* NULL: the default */
+};
+
+static int
+param_index(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NPARAMS; i++)
+		if (strlen(params[i].name) == len &&
+		    memcmp(params[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Parse a whole decimal number within bounds. */
+static int
+parse_int(const char *s, long long min, long long max, long long *v_r)
+{
+	char *end;
+
+	if (*s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*v_r = v;
+	return 0;
+}
+
+static int
+parse_bool(const char *s)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+static int
+check_value(const struct cfg_param *p, const char *v)
+{
+	long long n;
+
+	switch (p->type) {
+	case CFG_INT:
+		return parse_int(v, p->min, p->max, &n);
+	case CFG_BOOL:
+		return parse_bool(v) < 0 ? -1 : 0;
+	case CFG_STR:
+		return 0;
+	}
+	return -1;
+}
+
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && isspace((unsigned char)**s))
+		(*s)++;
+	while (*e > *s && isspace((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
+struct cfg *
+cfg_load(const char *path, char *err, size_t errsz)
+{
+	struct cfg *c = calloc(1, sizeof *c);
+	char line[4096];
+	unsigned lineno = 0;
+	FILE *f;
+
+	if (c == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	if (path == NULL)
+		return c;
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		cfg_free(&c);
+		return NULL;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		size_t len = strlen(line);
+		if (len == sizeof line - 1 && line[len - 1] != '\n') {
+			snprintf(err, errsz, "%s:%u: line too long", path,
+			    lineno);
+			goto fail;
+		}
+		const char *s = line, *e = line + len;
+		const char *hash = memchr(s, '#', len);
+		if (hash != NULL)
+			e = hash;
+		trim(&s, &e);
+		if (s == e)
+			continue;
+		const char *eq = memchr(s, '=', (size_t)(e - s));
+		if (eq == NULL) {
+			snprintf(err, errsz, "%s:%u: expected name = value",
+			    path, lineno);
+			goto fail;
+		}
+		const char *ns = s, *ne = eq, *vs = eq + 1, *ve = e;
+		trim(&ns, &ne);
+		trim(&vs, &ve);
+		int i = param_index(ns, (size_t)(ne - ns));
+		if (i < 0) {
+			snprintf(err, errsz, "%s:%u: unknown parameter '%.*s'",
+			    path, lineno, (int)(ne - ns), ns);
+			goto fail;
+		}
+		char *v = strndup(vs, (size_t)(ve - vs));
+		if (v == NULL) {
+			snprintf(err, errsz, "out of memory");
+			goto fail;
+		}
+		if (check_value(&params[i], v) < 0) {
+			snprintf(err, errsz, "%s:%u: %s: bad value '%s'%s",
+			    path, lineno, params[i].name, v,
+			    params[i].type == CFG_INT ? " (out of range?)" : "");
+			free(v);
+			goto fail;
+		}
+		free(c->values[i]);
+		c->values[i] = v;
+	}
+	if (ferror(f)) {
+		snprintf(err, errsz, "%s: read error", path);
+		goto fail;
+	}
+	fclose(f);
+	return c;
+fail:
+	fclose(f);
+	cfg_free(&c);
+	return NULL;
+}
+
+void
+cfg_free(struct cfg **cfgp)
+{
+	struct cfg *c = *cfgp;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < NPARAMS; i++)
+		free(c->values[i]);
+	free(c);
+	*cfgp = NULL;
+}
+
+static int
+lookup(const char *name, enum cfg_type type)
+{
+	int i = param_index(name, strlen(name));
+	if (i < 0 || params[i].type != type)
+		log_panic("cfg: no %s parameter named %s",
+		    type == CFG_INT ? "integer" : "string", name);
+	return i;
+}
+
+const char *
+cfg_str(const struct cfg *c, const char *name)
+{
+	int i = lookup(name, CFG_STR);
+	return c->values[i] != NULL ? c->values[i] : params[i].def;
+}
+
+long long
+cfg_int(const struct cfg *c, const char *name)
+{
+	int i = lookup(name, CFG_INT);
+	long long v = 0;
+	parse_int(c->values[i] != NULL ? c->values[i] : params[i].def,
+	    params[i].min, params[i].max, &v);
+	return v;
+}
+
+int
+cfg_bool(const struct cfg *c, const char *name)
+{
+	int i = lookup(name, CFG_BOOL);
+	return parse_bool(c->values[i] != NULL ? c->values[i] :
+	    params[i].def);
+}
+
+void
+cfg_dump(const struct cfg *c, int all)
+{
+	for (size_t i = 0; i < NPARAMS; i++) {
+		const char *v = c->values[i];
+		if (v == NULL && !all)
+			continue;
+		if (v != NULL && !all && strcmp(v, params[i].def) == 0)
+			continue;
+		printf("%s = %s\n", params[i].name, v != NULL ? v :
+		    params[i].def);
+	}
+}

@@ -1,0 +1,492 @@
+/*
+ * conn: TCP connections on a libuv loop for protocol sessions. See conn.h.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "conn.h"
+#include "errors.h"
+#include "log.h"
+
+#define CONN_READ_CHUNK 65536
+
+struct listener {
+	uv_tcp_t tcp;
+	const struct conn_handler *h;
+	void *ctx;
+	size_t in_max;
+	unsigned timeout_ms;
+	char addr[64];
+};
+
+struct write_req {
+	uv_write_t req;
+	struct conn *c;
+	size_t len;
+	char data[];
+};
+
+static void conn_dispatch(struct conn *c);
+static void conn_maybe_free(struct conn *c);
+
+/* "1.2.3.4:25", "[::1]:143" -> sockaddr. */
+static int
+parse_addr(const char *s, struct sockaddr_storage *ss)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	const char *hs = s, *he;
+	char *end;
+	long port;
+
+	if (colon == NULL)
+		return UV_EINVAL;
+	he = colon;
+	if (*hs == '[') {
+		hs++;
+		if (he == hs || he[-1] != ']')
+			return UV_EINVAL;
+		he--;
+	}
+	if ((size_t)(he - hs) >= sizeof host || he == hs)
+		return UV_EINVAL;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
+		return UV_EINVAL;
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
+		return 0;
+	return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+}
+
+static void
+addr_text(const struct sockaddr_storage *ss, char *ip, size_t ipsz,
+    char *full, size_t fullsz)
+{
+	int port = 0;
+
+	ip[0] = '\0';
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, ip, ipsz);
+		port = ntohs(a->sin_port);
+		snprintf(full, fullsz, "%s:%d", ip, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, ip, ipsz);
+		port = ntohs(a->sin6_port);
+		snprintf(full, fullsz, "[%s]:%d", ip, port);
+	} else {
+		snprintf(full, fullsz, "unknown");
+	}
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	c->handles_open--;
+	conn_maybe_free(c);
+}
+
+static void
+conn_maybe_free(struct conn *c)
+{
+	if (c->handles_open > 0 || c->refs > 0)
+		return;
+	if (c->h->closed != NULL)
+		c->h->closed(c);
+	buf_free(&c->in);
+	free(c);
+}
+
+/* Close both handles now (writes flushed or abandoned). */
+static void
+conn_shut(struct conn *c)
+{
+	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	log_info(c->id, "%s disconnected address=%s reason=%s", c->h->proto,
+	    c->peer, c->close_reason != NULL ? c->close_reason : "unknown");
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->closing)
+		return;
+	if (c->h->timeout != NULL)
+		c->h->timeout(c);
+	conn_close(c, "timeout");
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+	size_t room = c->in.max - c->in.len;
+
+	(void)suggested;
+	if (room > CONN_READ_CHUNK)
+		room = CONN_READ_CHUNK;
+	/* Read straight into the input buffer: grow it first. */
+	if (room == 0 || buf_add(&c->in, "", 0) < 0) {
+		b->base = NULL;
+		b->len = 0;
+		return;
+	}
+	if (c->in.cap < c->in.len + room + 1) {
+		size_t want = c->in.len + room + 1;
+		char *p = realloc(c->in.data, want);
+		if (p == NULL) {
+			b->base = NULL;
+			b->len = 0;
+			return;
+		}
+		c->in.data = p;
+		c->in.cap = want;
+	}
+	b->base = c->in.data + c->in.len;
+	b->len = room;
+}
+
+static void
+stop_reading(struct conn *c)
+{
+	if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = 0;
+	}
+}
+
+static void start_reading(struct conn *c);
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	(void)b;
+	if (nread == UV_ENOBUFS) {
+		/* input buffer full: the session must consume first */
+		stop_reading(c);
+		conn_dispatch(c);
+		return;
+	}
+	if (nread < 0) {
+		stop_reading(c);
+		c->eof = 1;
+		if (nread != UV_EOF)
+			log_debug(c->id, "%s read error=%s", c->h->proto,
+			    uv_strerror((int)nread));
+		conn_dispatch(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->in.len += (size_t)nread;
+	c->in.data[c->in.len] = '\0';
+	if (c->closing)
+		return;
+	conn_touch(c);
+	if (c->in.len >= c->in.max)
+		stop_reading(c);
+	conn_dispatch(c);
+}
+
+static void
+start_reading(struct conn *c)
+{
+	if (c->reading || c->closing || c->eof)
+		return;
+	if (c->in.len >= c->in.max)
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+		c->reading = 1;
+}
+
+static void
+conn_dispatch(struct conn *c)
+{
+	if (c->closing || c->in_input)
+		return;
+	if (!c->paused && c->in.len > 0) {
+		c->in_input = 1;
+		c->h->input(c);
+		c->in_input = 0;
+	}
+	if (c->closing)
+		return;
+	if (c->eof && !c->paused) {
+		conn_close(c, "disconnected");
+		return;
+	}
+	if (c->in.len >= c->in.max && !c->paused) {
+		/* full, and the session could not use it: a protocol
+		 * violation the session failed to catch */
+		conn_close(c, "input overflow");
+		return;
+	}
+	start_reading(c);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	struct sockaddr_storage ss;
+	int sslen = sizeof ss;
+	unsigned char rnd[4];
+	struct conn *c;
+
+	if (status < 0) {
+		log_warn(NULL, "%s accept error=%s", l->h->proto,
+		    uv_strerror(status));
+		return;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		log_error(NULL, "%s accept error=out of memory", l->h->proto);
+		return;
+	}
+	c->loop = server->loop;
+	c->h = l->h;
+	c->ctx = l->ctx;
+	c->listener = l;
+	c->timeout_ms = l->timeout_ms;
+	buf_init(&c->in, l->in_max);
+	uv_tcp_init(c->loop, &c->tcp);
+	c->tcp.data = c;
+	c->handles_open = 1;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		static const struct conn_handler unopened = { .proto = "-" };
+		c->h = &unopened;	/* no session to tell */
+		c->closing = 1;
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+		return;
+	}
+	uv_timer_init(c->loop, &c->timer);
+	c->timer.data = c;
+	c->handles_open = 2;
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		memset(rnd, 0, sizeof rnd);
+	snprintf(c->id, sizeof c->id, "%02X%02X%02X%02X", rnd[0], rnd[1],
+	    rnd[2], rnd[3]);
+	memset(&ss, 0, sizeof ss);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0)
+		addr_text(&ss, c->peer_ip, sizeof c->peer_ip, c->peer,
+		    sizeof c->peer);
+	sslen = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+		char ip[48];
+		addr_text(&ss, ip, sizeof ip, c->local, sizeof c->local);
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	log_info(c->id, "%s connected address=%s local=%s", c->h->proto,
+	    c->peer, c->local);
+	conn_touch(c);
+	c->h->accepted(c);
+	start_reading(c);
+}
+
+int
+listener_start(uv_loop_t *loop, const char *addr,
+    const struct conn_handler *h, void *ctx, size_t in_max,
+    unsigned timeout_ms)
+{
+	struct sockaddr_storage ss;
+	struct listener *l;
+	int rc;
+
+	memset(&ss, 0, sizeof ss);
+	if ((rc = parse_addr(addr, &ss)) < 0)
+		return rc;
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		return UV_ENOMEM;
+	l->h = h;
+	l->ctx = ctx;
+	l->in_max = in_max;
+	l->timeout_ms = timeout_ms;
+	snprintf(l->addr, sizeof l->addr, "%s", addr);
+	uv_tcp_init(loop, &l->tcp);
+	l->tcp.data = l;
+	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)&l->tcp, 128, on_connection)) < 0) {
+		uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
+		return rc;
+	}
+	log_info(NULL, "%s listening address=%s", h->proto, addr);
+	return 0;
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = w->c;
+
+	c->pending_writes -= w->len;
+	free(w);
+	if (status < 0 && !c->closing) {
+		log_debug(c->id, "%s write error=%s", c->h->proto,
+		    uv_strerror(status));
+		c->closing = 1;
+		c->close_reason = "write error";
+		stop_reading(c);
+	}
+	if (c->closing && c->pending_writes == 0)
+		conn_shut(c);
+	conn_release(c);
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	struct write_req *w;
+	uv_buf_t b;
+
+	if (c->closing)
+		return CM_ECLOSED;
+	if (n == 0)
+		return 0;
+	if ((w = malloc(sizeof *w + n)) == NULL)
+		return CM_ENOMEM;
+	memcpy(w->data, p, n);
+	w->c = c;
+	w->len = n;
+	b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+		free(w);
+		conn_close(c, "write error");
+		return CM_ECLOSED;
+	}
+	c->pending_writes += n;
+	conn_hold(c);
+	return 0;
+}
+
+int
+conn_writestr(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	int rc;
+
+	buf_init(&b, 1 << 20);
+	va_start(ap, fmt);
+	rc = buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		rc = conn_write(c, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+int
+conn_line(struct conn *c, const char **line, size_t *len, size_t max)
+{
+	size_t scan = c->in.len;
+	const char *d = c->in.data;
+
+	if (scan > max + 2)
+		scan = max + 2;
+	for (size_t i = 0; i + 1 < scan; i++) {
+		if (d[i] == '\r' && d[i + 1] == '\n') {
+			if (i > max)
+				return CM_ETOOBIG;
+			*line = d;
+			*len = i;
+			return CONN_LINE;
+		}
+	}
+	if (c->in.len > max + 1)
+		return CM_ETOOBIG;
+	return CONN_MORE;
+}
+
+void
+conn_consume(struct conn *c, size_t n)
+{
+	buf_consume(&c->in, n);
+}
+
+void
+conn_hold(struct conn *c)
+{
+	c->refs++;
+}
+
+void
+conn_release(struct conn *c)
+{
+	if (c->refs == 0)
+		log_panic("conn_release: no reference held");
+	c->refs--;
+	conn_maybe_free(c);
+}
+
+int
+conn_closing(const struct conn *c)
+{
+	return c->closing;
+}
+
+void
+conn_pause(struct conn *c)
+{
+	c->paused = 1;
+}
+
+void
+conn_resume(struct conn *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = 0;
+	conn_dispatch(c);
+}
+
+void
+conn_touch(struct conn *c)
+{
+	if (c->timeout_ms > 0 && !c->closing)
+		uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
+}
+
+void
+conn_set_timeout(struct conn *c, unsigned timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+	conn_touch(c);
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->close_reason = reason;
+	stop_reading(c);
+	if (c->pending_writes == 0)
+		conn_shut(c);
+}

@@ -1,0 +1,167 @@
+/*
+ * Unit tests for lib/: buf, cfg, log_safe, conn_line's CRLF rules.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "conn.h"
+#include "errors.h"
+#include "log.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+	    #cond); failures++; } } while (0)
+
+static void
+test_buf(void)
+{
+	struct buf b;
+
+	buf_init(&b, 10);
+	CHECK(strcmp(buf_cstr(&b), "") == 0);
+	CHECK(buf_add(&b, "hello", 5) == 0);
+	CHECK(buf_add(&b, "world", 5) == 0);
+	CHECK(b.len == 10 && memcmp(b.data, "helloworld", 10) == 0);
+	CHECK(b.data[10] == '\0');
+	CHECK(buf_addc(&b, 'x') == CM_ETOOBIG);	/* hard limit */
+	CHECK(b.len == 10);			/* unchanged on error */
+	buf_consume(&b, 5);
+	CHECK(b.len == 5 && strcmp(b.data, "world") == 0);
+	CHECK(buf_printf(&b, "%d", 12345) == 0);
+	CHECK(strcmp(b.data, "world12345") == 0);
+	CHECK(buf_printf(&b, "%d", 1) == CM_ETOOBIG);
+	size_t len;
+	char *p = buf_take(&b, &len);
+	CHECK(len == 10 && strcmp(p, "world12345") == 0);
+	CHECK(b.len == 0 && b.data == NULL);
+	free(p);
+	/* binary-safe */
+	CHECK(buf_add(&b, "a\0b", 3) == 0 && b.len == 3 && b.data[1] == 0);
+	buf_free(&b);
+}
+
+static void
+test_log_safe(void)
+{
+	char out[8];
+
+	CHECK(strcmp(log_safe(out, sizeof out, "ab\r\nc", 5), "ab??c") == 0);
+	CHECK(strcmp(log_safe(out, sizeof out, "abcdefghij", 10),
+	    "abcd...") == 0);
+	CHECK(strcmp(log_safe(out, sizeof out, "abcdefg", 7), "abcdefg") == 0);
+}
+
+static void
+test_cfg(void)
+{
+	char err[256], path[] = "/tmp/capmail-test-cfg-XXXXXX";
+	struct cfg *c;
+	FILE *f;
+	int fd;
+
+	c = cfg_load(NULL, err, sizeof err);
+	CHECK(c != NULL);
+	CHECK(strcmp(cfg_str(c, "smtp_listen"), "127.0.0.1:2525") == 0);
+	CHECK(cfg_int(c, "smtp_max_recipients") == 100);
+	cfg_free(&c);
+	CHECK(c == NULL);
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("# comment\n\n  hostname = mx.example.test  # trailing\n"
+	    "smtp_max_recipients=5\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		CHECK(strcmp(cfg_str(c, "hostname"), "mx.example.test") == 0);
+		CHECK(cfg_int(c, "smtp_max_recipients") == 5);
+		cfg_free(&c);
+	}
+
+	f = fopen(path, "w");
+	fputs("hostname = a\nno_such_thing = 1\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, ":2: unknown parameter 'no_such_thing'") != NULL);
+
+	f = fopen(path, "w");
+	fputs("smtp_max_recipients = 0\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, ":1: smtp_max_recipients: bad value '0'") != NULL);
+
+	f = fopen(path, "w");
+	fputs("smtp_max_recipients = 12abc\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	unlink(path);
+}
+
+/* conn_line only looks at c->in: drive it with a bare struct conn. */
+static void
+test_conn_line(void)
+{
+	struct conn c;
+	const char *line;
+	size_t len;
+
+	memset(&c, 0, sizeof c);
+	buf_init(&c.in, 64);
+	buf_addstr(&c.in, "HELO a\nb\rc");
+	CHECK(conn_line(&c, &line, &len, 20) == CONN_MORE); /* no CRLF */
+	buf_addstr(&c.in, "\r\nNEXT");
+	CHECK(conn_line(&c, &line, &len, 20) == CONN_LINE);
+	CHECK(len == 10 && memcmp(line, "HELO a\nb\rc", 10) == 0);
+	conn_consume(&c, len + 2);
+	CHECK(conn_line(&c, &line, &len, 20) == CONN_MORE);
+	buf_reset(&c.in);
+	/* exactly max bytes, CR buffered, LF not yet: still waiting */
+	buf_addstr(&c.in, "0123456789\r");
+	CHECK(conn_line(&c, &line, &len, 10) == CONN_MORE);
+	buf_addstr(&c.in, "\n");
+	CHECK(conn_line(&c, &line, &len, 10) == CONN_LINE && len == 10);
+	buf_reset(&c.in);
+	buf_addstr(&c.in, "01234567890\r\n");
+	CHECK(conn_line(&c, &line, &len, 10) == CM_ETOOBIG);
+	buf_reset(&c.in);
+	buf_addstr(&c.in, "012345678901");	/* no CRLF, past max+1 */
+	CHECK(conn_line(&c, &line, &len, 10) == CM_ETOOBIG);
+	/* one byte at a time */
+	buf_reset(&c.in);
+	const char *msg = "NOOP\r\n";
+	for (size_t i = 0; i < strlen(msg); i++) {
+		CHECK(conn_line(&c, &line, &len, 10) == CONN_MORE);
+		buf_addc(&c.in, msg[i]);
+	}
+	CHECK(conn_line(&c, &line, &len, 10) == CONN_LINE && len == 4);
+	buf_free(&c.in);
+}
+
+int
+main(void)
+{
+	log_open("test-lib");
+	test_buf();
+	test_log_safe();
+	test_cfg();
+	test_conn_line();
+	if (failures > 0) {
+		fprintf(stderr, "test-lib: %d checks failed\n", failures);
+		return 1;
+	}
+	printf("test-lib: all checks passed\n");
+	return 0;
+}
