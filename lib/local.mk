@@ -16,3 +16,4 @@ TESTS += tests/unit/test-lib
 tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
 tests_unit_test_lib_LDADD = $(LIB_LDADD)
+dist_man5_MANS = doc/capmail.conf.5

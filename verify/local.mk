@@ -1,0 +1,1 @@
+# verify/: sender verification (capmail-verify) lands here with its issue.
