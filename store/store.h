@@ -66,6 +66,12 @@ int store_migrate(struct store_conn *db, int *applied_r);
 int store_schema_version(struct store_conn *db, int *version_r);
 
 /* ---- domains and principals (principals.c) ---- */
+#define STORE_ADDRESS_MAX 254	/* bytes */
+#define STORE_PASSWORD_MAX 1024	/* bytes */
+/* Check that in looks like an address (one '@', non-empty local part and
+ * domain, no spaces, control bytes or <>,"\\) and copy it lower-cased
+ * (ASCII) into out. 0 or CM_EINVAL. */
+int store_address_normalize(const char *in, char *out, size_t outsz);
 int store_domain_add(struct store_conn *db, const char *name);
 /* 1 if name (lower case) is a local domain, 0 if not, <0 on error. */
 int store_domain_is_local(struct store_conn *db, const char *name);

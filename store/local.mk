@@ -1,0 +1,39 @@
+# store/: libcapstore (the only SQL in capmail) and capmailctl.
+STORE_SQL = \
+	store/sql/001-initial.sql
+
+noinst_LIBRARIES += store/libcapstore.a
+store_libcapstore_a_SOURCES = \
+	store/store.c store/store.h store/store-int.h \
+	store/migrate.c \
+	store/principals.c \
+	store/deliver.c \
+	store/grants.c
+nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
+store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
+	$(LIBCRYPT_CFLAGS) $(OPENSSL_CFLAGS)
+
+# Link order for anything that uses the store.
+STORE_LDADD = store/libcapstore.a lib/libcapmail.a $(LIBPQ_LIBS) \
+	$(LIBCRYPT_LIBS) $(LIBETPAN_LIBS) $(OPENSSL_LIBS) $(LIBUV_LIBS)
+
+# The migrations are compiled in: no SQL files to install or find.
+store/sql-migrations.c: $(srcdir)/store/sql-embed.sh $(STORE_SQL)
+	$(AM_V_GEN)$(MKDIR_P) store && \
+	(cd $(srcdir) && $(SHELL) store/sql-embed.sh $(STORE_SQL)) > $@.tmp && \
+	mv $@.tmp $@
+CLEANFILES += store/sql-migrations.c store/sql-migrations.c.tmp
+EXTRA_DIST += store/sql-embed.sh $(STORE_SQL)
+
+sbin_PROGRAMS += store/capmailctl
+store_capmailctl_SOURCES = store/capmailctl.c
+store_capmailctl_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS)
+store_capmailctl_LDADD = $(STORE_LDADD)
+
+# Runs against the PostgreSQL named by CAPMAIL_TEST_DB; skips (77) without.
+check_PROGRAMS += tests/unit/test-store
+TESTS += tests/unit/test-store
+tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
+	$(OPENSSL_CFLAGS)
+tests_unit_test_store_LDADD = $(STORE_LDADD)
