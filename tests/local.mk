@@ -1,0 +1,12 @@
+# tests/: the test command (tests/run-tests), the private PostgreSQL helper
+# (tests/pgcluster) and the integration suite (tests/integration, Python 3
+# stdlib against a private cluster, the real daemons and real clients).
+# Unit tests and fuzz targets are registered in their folders' fragments.
+dist_noinst_SCRIPTS += tests/pgcluster tests/run-tests
+EXTRA_DIST += tests/lsan.supp tests/integration
+
+# `make integration`: the integration suite against this build tree.
+.PHONY: integration
+integration: all
+	$(PYTHON3) $(srcdir)/tests/integration/run.py --srcdir $(abs_srcdir) --builddir $(abs_builddir)
+PYTHON3 = python3
