@@ -1,0 +1,439 @@
+/*
+ * capmailctl: administer capmail's database.
+ *
+ *   capmailctl [-c CONFIG | -d CONNINFO] COMMAND ...
+ *
+ *   db init            create the schema in an empty database (fails if
+ *                      the database already has one: use db migrate)
+ *   db migrate         apply the migrations the database lacks
+ *   db version         print the schema version (0: none)
+ *   domain add NAME    add a local domain
+ *   domain list
+ *   user add ADDRESS   add a user (its domain must exist) with INBOX,
+ *                      Sent, Drafts, Trash, Junk; asks for the password
+ *   user passwd ADDRESS
+ *   user list
+ *   grant list ADDRESS the grants a user holds: id, created (UTC), state,
+ *                      sender authentication, sender, size, subject,
+ *                      tab-separated
+ *
+ * The database is the libpq connection string given with -d, else the
+ * `database` key of the config file (-c, default
+ * CAPMAIL_SYSCONFDIR/capmail.conf; when that default file does not exist
+ * the built-in defaults apply). Passwords are never taken from the
+ * command line: read as one line from standard input when it is not a
+ * terminal, else prompted for twice without echo.
+ *
+ * Addresses are checked (one '@', non-empty parts, no spaces or control
+ * bytes) and lower-cased. Errors go to stderr as
+ * "capmailctl: domain example.test: already exists".
+ * Exit status: 0 success, 1 error, 2 usage.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "errors.h"
+#include "log.h"
+#include "store-int.h"
+
+#define PROG "capmailctl"
+#define DEFAULT_CONFIG CAPMAIL_SYSCONFDIR "/capmail.conf"
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+static void usage(void)
+{
+	fprintf(stderr,
+	    "usage: " PROG " [-c CONFIG | -d CONNINFO] COMMAND ...\n"
+	    "  db init | db migrate | db version\n"
+	    "  domain add NAME | domain list\n"
+	    "  user add ADDRESS | user passwd ADDRESS | user list\n"
+	    "  grant list ADDRESS\n");
+}
+
+/* "capmailctl: WHAT: REASON" for a store error; the server's own text
+ * for database failures. */
+static int fail(struct store_conn *db, const char *what, int rc)
+{
+	const char *why = cm_strerror(rc);
+
+	if ((rc == CM_EDB || rc == CM_EDBDOWN) && db != NULL &&
+	    store_errmsg(db)[0] != '\0')
+		why = store_errmsg(db);
+	fprintf(stderr, PROG ": %s: %s\n", what, why);
+	return EXIT_ERR;
+}
+
+/* One line of at most STORE_PASSWORD_MAX bytes from f, without its line
+ * end, into buf (bufsz > STORE_PASSWORD_MAX + 2). */
+static int read_line(FILE *f, char *buf, size_t bufsz)
+{
+	size_t n;
+
+	if (fgets(buf, (int)bufsz, f) == NULL)
+		return CM_EIO;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (n + 1 >= bufsz)
+		return CM_ETOOBIG;
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return 0;
+}
+
+static int prompt_noecho(const char *prompt, char *buf, size_t bufsz)
+{
+	struct termios old, noecho;
+	int rc;
+
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &old) != 0)
+		return CM_EIO;
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho) != 0)
+		return CM_EIO;
+	rc = read_line(stdin, buf, bufsz);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	return rc;
+}
+
+/* The new password into pw (STORE_PASSWORD_MAX + 2 bytes). */
+static int get_password(char *pw, size_t pwsz)
+{
+	char again[STORE_PASSWORD_MAX + 2];
+	int rc;
+
+	if (!isatty(STDIN_FILENO)) {
+		rc = read_line(stdin, pw, pwsz);
+		if (rc == CM_EIO) {
+			fprintf(stderr, PROG ": no password on standard input\n");
+			return rc;
+		}
+	} else {
+		rc = prompt_noecho("New password: ", pw, pwsz);
+		if (rc == 0)
+			rc = prompt_noecho("Repeat password: ", again,
+			    sizeof again);
+		if (rc == 0 && strcmp(pw, again) != 0) {
+			fprintf(stderr, PROG ": passwords do not match\n");
+			rc = CM_EINVAL;
+		}
+		explicit_bzero(again, sizeof again);
+		if (rc == CM_EIO)
+			fprintf(stderr, PROG ": cannot read the password\n");
+	}
+	if (rc == CM_ETOOBIG)
+		fprintf(stderr, PROG ": password longer than %d bytes\n",
+		    STORE_PASSWORD_MAX);
+	else if (rc == 0 && pw[0] == '\0') {
+		fprintf(stderr, PROG ": empty password\n");
+		rc = CM_EINVAL;
+	}
+	return rc;
+}
+
+static int check_address(const char *in, char *out, size_t outsz)
+{
+	if (store_address_normalize(in, out, outsz) != 0) {
+		char safe[128];
+
+		fprintf(stderr, PROG ": %s: not a valid address\n",
+		    log_safe(safe, sizeof safe, in, strlen(in)));
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+static void print_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", v[i]);
+}
+
+/* ---- commands ---- */
+
+/* The command line's shape, checked before connecting. */
+static int known_command(int argc, char **argv)
+{
+	static const struct {
+		const char *cmd, *sub;
+		int argc;
+	} cmds[] = {
+		{ "db", "init", 2 }, { "db", "migrate", 2 },
+		{ "db", "version", 2 },
+		{ "domain", "add", 3 }, { "domain", "list", 2 },
+		{ "user", "add", 3 }, { "user", "passwd", 3 },
+		{ "user", "list", 2 },
+		{ "grant", "list", 3 },
+	};
+
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (argc == cmds[i].argc && strcmp(argv[0], cmds[i].cmd) == 0 &&
+		    strcmp(argv[1], cmds[i].sub) == 0)
+			return 1;
+	return 0;
+}
+
+static int cmd_db(struct store_conn *db, int argc, char **argv)
+{
+	int rc, version = 0, applied = 0;
+
+	if (argc != 1)
+		return (usage(), EXIT_USAGE);
+	if (strcmp(argv[0], "version") == 0) {
+		rc = store_schema_version(db, &version);
+		if (rc != 0)
+			return fail(db, "database", rc);
+		printf("%d\n", version);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[0], "init") == 0) {
+		rc = store_schema_version(db, &version);
+		if (rc != 0)
+			return fail(db, "database", rc);
+		if (version != 0) {
+			fprintf(stderr, PROG ": database already initialised "
+			    "(schema version %d); use 'db migrate'\n", version);
+			return EXIT_ERR;
+		}
+	} else if (strcmp(argv[0], "migrate") != 0) {
+		return (usage(), EXIT_USAGE);
+	}
+	rc = store_migrate(db, &applied);
+	if (rc != 0)
+		return fail(db, "migrate", rc);
+	rc = store_schema_version(db, &version);
+	if (rc != 0)
+		return fail(db, "database", rc);
+	printf("schema version %d (%d migration%s applied)\n", version,
+	    applied, applied == 1 ? "" : "s");
+	return EXIT_OK;
+}
+
+static int cmd_domain(struct store_conn *db, int argc, char **argv)
+{
+	char what[300];
+	char **v;
+	size_t n;
+	int rc;
+
+	if (argc == 2 && strcmp(argv[0], "add") == 0) {
+		char safe[260];
+
+		snprintf(what, sizeof what, "domain %s",
+		    log_safe(safe, sizeof safe, argv[1], strlen(argv[1])));
+		rc = store_domain_add(db, argv[1]);
+		if (rc == CM_EINVAL) {
+			fprintf(stderr, PROG ": %s: not a valid domain name\n",
+			    what);
+			return EXIT_ERR;
+		}
+		return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		rc = store_domain_list(db, &v, &n);
+		if (rc != 0)
+			return fail(db, "domain list", rc);
+		print_strv(v, n);
+		store_strv_free(&v, n);
+		return EXIT_OK;
+	}
+	usage();
+	return EXIT_USAGE;
+}
+
+static int cmd_user(struct store_conn *db, int argc, char **argv)
+{
+	char addr[STORE_ADDRESS_MAX + 1];
+	char pw[STORE_PASSWORD_MAX + 2];
+	char what[STORE_ADDRESS_MAX + 32];
+	char **v;
+	size_t n;
+	int rc, add;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		rc = store_user_list(db, &v, &n);
+		if (rc != 0)
+			return fail(db, "user list", rc);
+		print_strv(v, n);
+		store_strv_free(&v, n);
+		return EXIT_OK;
+	}
+	if (argc != 2 || (strcmp(argv[0], "add") != 0 &&
+	    strcmp(argv[0], "passwd") != 0))
+		return (usage(), EXIT_USAGE);
+	add = strcmp(argv[0], "add") == 0;
+	if (check_address(argv[1], addr, sizeof addr) != EXIT_OK)
+		return EXIT_ERR;
+	snprintf(what, sizeof what, "user %s", addr);
+
+	/* Check before asking for a password. */
+	if (add) {
+		const char *domain = strchr(addr, '@') + 1;
+
+		rc = store_domain_is_local(db, domain);
+		if (rc < 0)
+			return fail(db, what, rc);
+		if (rc == 0) {
+			fprintf(stderr, PROG ": domain %s: does not exist "
+			    "(add it with 'domain add %s')\n", domain, domain);
+			return EXIT_ERR;
+		}
+	}
+	{
+		int64_t id;
+
+		rc = store_user_lookup(db, addr, &id);
+		if (add && rc == 0)
+			return fail(db, what, CM_EEXIST);
+		if (!add && rc == CM_ENOTFOUND) {
+			fprintf(stderr, PROG ": %s: no such user\n", what);
+			return EXIT_ERR;
+		}
+		if (rc != 0 && rc != CM_ENOTFOUND)
+			return fail(db, what, rc);
+	}
+
+	rc = get_password(pw, sizeof pw);
+	if (rc != 0) {
+		explicit_bzero(pw, sizeof pw);
+		return EXIT_ERR;
+	}
+	rc = add ? store_user_add(db, addr, pw) :
+	    store_user_passwd(db, addr, pw);
+	explicit_bzero(pw, sizeof pw);
+	if (rc == CM_ENOTFOUND && add) {
+		fprintf(stderr, PROG ": domain %s: does not exist\n",
+		    strchr(addr, '@') + 1);
+		return EXIT_ERR;
+	}
+	if (rc == CM_ENOTFOUND) {
+		fprintf(stderr, PROG ": %s: no such user\n", what);
+		return EXIT_ERR;
+	}
+	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+}
+
+static int cmd_grant(struct store_conn *db, int argc, char **argv)
+{
+	char addr[STORE_ADDRESS_MAX + 1];
+	char what[STORE_ADDRESS_MAX + 32];
+	struct store_grant_info *g;
+	size_t n;
+	int rc;
+
+	if (argc != 2 || strcmp(argv[0], "list") != 0)
+		return (usage(), EXIT_USAGE);
+	if (check_address(argv[1], addr, sizeof addr) != EXIT_OK)
+		return EXIT_ERR;
+	snprintf(what, sizeof what, "user %s", addr);
+	rc = store_grant_list(db, addr, &g, &n);
+	if (rc == CM_ENOTFOUND) {
+		fprintf(stderr, PROG ": %s: no such user\n", what);
+		return EXIT_ERR;
+	}
+	if (rc != 0)
+		return fail(db, what, rc);
+	for (size_t i = 0; i < n; i++) {
+		char when[32], from[256], subj[256];
+		struct tm tm;
+
+		if (gmtime_r(&g[i].created, &tm) == NULL ||
+		    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			snprintf(when, sizeof when, "-");
+		printf("%lld\t%s\t%s\t%s\t%s\t%zu\t%s\n", (long long)g[i].id,
+		    when, g[i].state, g[i].grantor_auth,
+		    g[i].grantor_address[0] != '\0' ?
+		    log_safe(from, sizeof from, g[i].grantor_address,
+		    strlen(g[i].grantor_address)) : "<>",
+		    g[i].size,
+		    log_safe(subj, sizeof subj, g[i].subject,
+		    strlen(g[i].subject)));
+	}
+	store_grant_list_free(&g, n);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *conninfo = NULL;
+	struct cfg *cfg = NULL;
+	struct store_conn *db;
+	char err[512];
+	int opt, rc;
+
+	while ((opt = getopt(argc, argv, "+c:d:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'd':
+			conninfo = optarg;
+			break;
+		case 'h':
+			usage();
+			return EXIT_OK;
+		default:
+			usage();
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 2) {
+		usage();
+		return EXIT_USAGE;
+	}
+	if (!known_command(argc, argv)) {
+		usage();
+		return EXIT_USAGE;
+	}
+
+	if (conninfo == NULL) {
+		const char *path = config;
+
+		if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+			path = DEFAULT_CONFIG;
+		cfg = cfg_load(path, err, sizeof err);
+		if (cfg == NULL) {
+			fprintf(stderr, PROG ": %s\n", err);
+			return EXIT_ERR;
+		}
+		conninfo = cfg_str(cfg, "database");
+	}
+	db = store_connect(conninfo, err, sizeof err);
+	if (db == NULL) {
+		fprintf(stderr, PROG ": database: %s\n", err);
+		cfg_free(&cfg);
+		return EXIT_ERR;
+	}
+
+	if (strcmp(argv[0], "db") == 0)
+		rc = cmd_db(db, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "domain") == 0)
+		rc = cmd_domain(db, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "user") == 0)
+		rc = cmd_user(db, argc - 1, argv + 1);
+	else
+		rc = cmd_grant(db, argc - 1, argv + 1);
+
+	store_disconnect(&db);
+	cfg_free(&cfg);
+	if (fflush(stdout) != 0 && rc == EXIT_OK) {
+		fprintf(stderr, PROG ": write error: %s\n", strerror(errno));
+		rc = EXIT_ERR;
+	}
+	return rc;
+}
