@@ -1,0 +1,827 @@
+/*
+ * Tests for libcapstore against a real PostgreSQL.
+ *
+ * CAPMAIL_TEST_DB names the database (a libpq connection string, as
+ * tests/run-tests exports it); without it the test is skipped (exit 77).
+ * The test makes its own database there (capmail_test_store, dropped and
+ * created afresh; dropped again when every check passed), then checks migrations, domains, users, logins, delivery
+ * (one message row, one grant and one entry per recipient, uids),
+ * attachment deduplication, byte-exact reassembly of odd messages,
+ * store_run() on a libuv loop (done on the loop thread, more requests
+ * than connections), recovery from a killed connection, and CM_EDBDOWN
+ * when nothing listens.
+ */
+#include "config.h"
+
+#include <crypt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "msgsum.h"
+#include "store-int.h"
+
+static int failures, checks;
+
+#define CHECK(cond) do { checks++; if (!(cond)) { \
+	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+	    #cond); failures++; } } while (0)
+#define CHECK_RC(expr, want) do { int rc_ = (expr); checks++; \
+	if (rc_ != (want)) { fprintf(stderr, \
+	    "%s:%d: %s = %s (%d), want %s\n", __FILE__, __LINE__, #expr, \
+	    rc_ < 0 ? cm_errname(rc_) : "", rc_, #want); failures++; } \
+	} while (0)
+
+#define TEST_DBNAME "capmail_test_store"
+
+static char *conninfo;	/* CAPMAIL_TEST_DB with dbname=TEST_DBNAME */
+
+/* conninfo (keyword=value or URI) with dbname replaced, as a malloc'd
+ * keyword=value string. */
+static char *with_dbname(const char *ci, const char *dbname)
+{
+	PQconninfoOption *opts = PQconninfoParse(ci, NULL);
+	struct buf b;
+	char *out;
+	int rc = 0;
+
+	if (opts == NULL)
+		return NULL;
+	buf_init(&b, 1 << 16);
+	for (PQconninfoOption *o = opts; o->keyword != NULL && rc == 0; o++) {
+		const char *v = strcmp(o->keyword, "dbname") == 0 ? dbname :
+		    o->val;
+
+		if (v == NULL)
+			continue;
+		rc = buf_printf(&b, "%s%s='", b.len > 0 ? " " : "",
+		    o->keyword);
+		for (const char *c = v; *c != '\0' && rc == 0; c++) {
+			if (*c == '\'' || *c == '\\')
+				rc = buf_addc(&b, '\\');
+			if (rc == 0)
+				rc = buf_addc(&b, *c);
+		}
+		if (rc == 0)
+			rc = buf_addc(&b, '\'');
+	}
+	PQconninfoFree(opts);
+	if (rc == 0 && (b.data == NULL || strstr(b.data, "dbname=") == NULL))
+		rc = buf_printf(&b, " dbname='%s'", dbname);
+	out = rc == 0 ? buf_take(&b, NULL) : NULL;
+	buf_free(&b);
+	return out;
+}
+
+/* ---- small SQL helpers for checking ---- */
+
+static int64_t q_int(struct store_conn *db, const char *sql, int n,
+    const char *const *p)
+{
+	PGresult *res;
+	int64_t v = -1;
+
+	if (store_exec(db, sql, n, p, &res) != 0) {
+		fprintf(stderr, "query failed: %s: %s\n", sql,
+		    store_errmsg(db));
+		return -1;
+	}
+	if (PQntuples(res) != 1 || store_col_i64(res, 0, 0, &v) != 0)
+		v = -1;
+	PQclear(res);
+	return v;
+}
+
+static int64_t count(struct store_conn *db, const char *table)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	return q_int(db, sql, 0, NULL);
+}
+
+/* The message's segments concatenated, malloc'd; *len_r set. */
+static char *reassemble(struct store_conn *db, int64_t msg_id, size_t *len_r)
+{
+	char idbuf[STORE_I64_STRLEN];
+	const char *p[1] = { store_i64_str(idbuf, msg_id) };
+	PGresult *res;
+	struct buf b;
+	char *out;
+
+	if (store_query(db, "SELECT o.data FROM message_segments s"
+	    " JOIN objects o ON o.hash = s.object_hash"
+	    " WHERE s.message_id = $1::bigint ORDER BY s.seq",
+	    1, p, NULL, NULL, 1, &res) != 0)
+		return NULL;
+	buf_init(&b, 1 << 28);
+	for (int i = 0; i < PQntuples(res); i++)
+		if (buf_add(&b, PQgetvalue(res, i, 0),
+		    (size_t)PQgetlength(res, i, 0)) != 0) {
+			buf_free(&b);
+			PQclear(res);
+			return NULL;
+		}
+	PQclear(res);
+	out = buf_take(&b, len_r);
+	buf_free(&b);
+	return out;
+}
+
+static int deliver1(struct store_conn *db, const char *msg, size_t len,
+    const int64_t *rcpts, size_t n, uint32_t *uids, int64_t *id_r)
+{
+	struct store_delivery d = {
+		.data = msg, .len = len, .mail_from = "sender@remote.test",
+		.grantor_auth = "spf", .rcpts = rcpts, .nrcpts = n,
+		.mailbox = "INBOX", .grant_state = "active", .flags = "",
+		.uids_r = uids,
+	};
+	int rc = store_deliver(db, &d);
+
+	if (rc == 0 && id_r != NULL)
+		*id_r = d.message_id_r;
+	return rc;
+}
+
+/* Deliver and check the stored bytes give back msg exactly. */
+static void check_roundtrip(struct store_conn *db, const int64_t *rcpt,
+    const char *name, const char *msg, size_t len)
+{
+	int64_t id = 0;
+	uint32_t uid = 0;
+	size_t got_len = 0;
+	char *got;
+	char idbuf[STORE_I64_STRLEN];
+	const char *p[1];
+	int rc = deliver1(db, msg, len, rcpt, 1, &uid, &id);
+
+	CHECK(rc == 0);
+	if (rc != 0) {
+		fprintf(stderr, "  roundtrip %s: %s: %s\n", name,
+		    cm_errname(rc), store_errmsg(db));
+		return;
+	}
+	CHECK(uid > 0);
+	got = reassemble(db, id, &got_len);
+	CHECK(got != NULL && got_len == len &&
+	    (len == 0 || memcmp(got, msg, len) == 0));
+	if (got == NULL || got_len != len || memcmp(got, msg, len) != 0)
+		fprintf(stderr, "  roundtrip %s: got %zu bytes, want %zu\n",
+		    name, got_len, len);
+	free(got);
+	p[0] = store_i64_str(idbuf, id);
+	CHECK(q_int(db, "SELECT size FROM messages WHERE id = $1::bigint",
+	    1, p) == (int64_t)len);
+	/* the whole-message hash matches what the server computes */
+	CHECK(q_int(db, "SELECT count(*) FROM messages m WHERE id = $1::bigint"
+	    " AND m.sha256 = sha256(coalesce((SELECT string_agg(o.data, ''"
+	    "::bytea ORDER BY s.seq) FROM message_segments s JOIN objects o"
+	    " ON o.hash = s.object_hash WHERE s.message_id = m.id),"
+	    " ''::bytea))", 1, p) == 1);
+}
+
+/* ---- tests ---- */
+
+static void test_migrate(struct store_conn *db)
+{
+	int applied = -1, version = -1;
+
+	CHECK_RC(store_schema_version(db, &version), 0);
+	CHECK(version == 0);
+	CHECK_RC(store_migrate(db, &applied), 0);
+	CHECK(applied == (int)store_nmigrations);
+	CHECK_RC(store_schema_version(db, &version), 0);
+	CHECK(version == store_migrations[store_nmigrations - 1].version);
+	CHECK_RC(store_migrate(db, &applied), 0);
+	CHECK(applied == 0);
+	CHECK(count(db, "schema_version") == (int64_t)store_nmigrations);
+	CHECK(count(db, "domains") == 0);
+}
+
+static void test_principals(struct store_conn *db, int64_t ids[3])
+{
+	char **v = NULL;
+	size_t n = 0;
+	int64_t id = 0;
+	char out[STORE_ADDRESS_MAX + 1];
+
+	CHECK_RC(store_address_normalize("Al.Ice@Example.TEST", out,
+	    sizeof out), 0);
+	CHECK(strcmp(out, "al.ice@example.test") == 0);
+	CHECK_RC(store_address_normalize("a@@b", out, sizeof out), CM_EINVAL);
+	CHECK_RC(store_address_normalize("@b", out, sizeof out), CM_EINVAL);
+	CHECK_RC(store_address_normalize("a@", out, sizeof out), CM_EINVAL);
+	CHECK_RC(store_address_normalize("a b@c", out, sizeof out), CM_EINVAL);
+	CHECK_RC(store_address_normalize("ab\n@c", out, sizeof out),
+	    CM_EINVAL);
+	CHECK_RC(store_address_normalize("", out, sizeof out), CM_EINVAL);
+
+	CHECK_RC(store_domain_add(db, "Example.TEST"), 0);
+	CHECK_RC(store_domain_add(db, "example.test"), CM_EEXIST);
+	CHECK_RC(store_domain_add(db, "other.test"), 0);
+	CHECK_RC(store_domain_add(db, "bad domain"), CM_EINVAL);
+	CHECK_RC(store_domain_add(db, ""), CM_EINVAL);
+	CHECK(store_domain_is_local(db, "EXAMPLE.test") == 1);
+	CHECK(store_domain_is_local(db, "nowhere.test") == 0);
+	CHECK_RC(store_domain_list(db, &v, &n), 0);
+	CHECK(n == 2 && strcmp(v[0], "example.test") == 0 &&
+	    strcmp(v[1], "other.test") == 0);
+	store_strv_free(&v, n);
+	CHECK(v == NULL);
+
+	CHECK_RC(store_user_add(db, "carol@example.test", "pw-carol"), 0);
+	CHECK_RC(store_user_add(db, "Alice@Example.Test", "pw-alice"), 0);
+	CHECK_RC(store_user_add(db, "bob@other.test", "pw-bob"), 0);
+	CHECK_RC(store_user_add(db, "alice@example.test", "x"), CM_EEXIST);
+	CHECK_RC(store_user_add(db, "dave@nowhere.test", "x"), CM_ENOTFOUND);
+	CHECK_RC(store_user_add(db, "not an address", "x"), CM_EINVAL);
+	CHECK_RC(store_user_add(db, "eve@example.test", ""), CM_EINVAL);
+	CHECK(count(db, "principals") == 3);
+	CHECK_RC(store_user_list(db, &v, &n), 0);
+	CHECK(n == 3 && strcmp(v[0], "alice@example.test") == 0 &&
+	    strcmp(v[1], "bob@other.test") == 0 &&
+	    strcmp(v[2], "carol@example.test") == 0);
+	store_strv_free(&v, n);
+
+	CHECK_RC(store_user_lookup(db, "ALICE@example.test", &ids[0]), 0);
+	CHECK_RC(store_user_lookup(db, "bob@other.test", &ids[1]), 0);
+	CHECK_RC(store_user_lookup(db, "carol@example.test", &ids[2]), 0);
+	CHECK(ids[0] > 0 && ids[1] > 0 && ids[2] > 0 && ids[0] != ids[1]);
+	CHECK_RC(store_user_lookup(db, "nobody@example.test", &id),
+	    CM_ENOTFOUND);
+
+	/* each user has the five mailboxes, empty, with a uidvalidity */
+	CHECK(count(db, "mailboxes") == 15);
+	CHECK(q_int(db, "SELECT count(*) FROM mailboxes WHERE uidnext = 1"
+	    " AND uidvalidity > 1700000000 AND uidvalidity < 4294967296",
+	    0, NULL) == 15);
+	CHECK(q_int(db, "SELECT count(*) FROM mailboxes m JOIN principals p"
+	    " ON p.id = m.owner WHERE p.address = 'alice@example.test' AND"
+	    " ((m.name = 'INBOX' AND m.special_use IS NULL) OR"
+	    " (m.name = 'Sent' AND m.special_use = '\\Sent') OR"
+	    " (m.name = 'Drafts' AND m.special_use = '\\Drafts') OR"
+	    " (m.name = 'Trash' AND m.special_use = '\\Trash') OR"
+	    " (m.name = 'Junk' AND m.special_use = '\\Junk'))", 0, NULL) == 5);
+	CHECK(q_int(db, "SELECT count(*) FROM principals"
+	    " WHERE password_hash LIKE '$y$%'", 0, NULL) == 3);
+}
+
+static void test_login(struct store_conn *db, const int64_t ids[3])
+{
+	int64_t id = 0;
+	struct crypt_data *cd;
+	const char *p[2];
+
+	CHECK_RC(store_login(db, "alice@example.test", "pw-alice", &id), 0);
+	CHECK(id == ids[0]);
+	CHECK_RC(store_login(db, "Alice@EXAMPLE.test", "pw-alice", &id), 0);
+	CHECK_RC(store_login(db, "alice@example.test", "pw-Alice", &id),
+	    CM_EAUTH);
+	CHECK_RC(store_login(db, "alice@example.test", "", &id), CM_EAUTH);
+	CHECK_RC(store_login(db, "nobody@example.test", "pw-alice", &id),
+	    CM_EAUTH);
+	CHECK_RC(store_login(db, "bob@other.test", "pw-alice", &id),
+	    CM_EAUTH);
+
+	CHECK_RC(store_user_passwd(db, "ALICE@example.test", "new-pw"), 0);
+	CHECK_RC(store_login(db, "alice@example.test", "pw-alice", &id),
+	    CM_EAUTH);
+	CHECK_RC(store_login(db, "alice@example.test", "new-pw", &id), 0);
+	CHECK_RC(store_user_passwd(db, "nobody@example.test", "x"),
+	    CM_ENOTFOUND);
+
+	/* an imported SHA-512 crypt hash verifies too */
+	cd = calloc(1, sizeof *cd);
+	CHECK(cd != NULL);
+	if (cd == NULL)
+		return;
+	p[0] = crypt_r("imported", "$6$saltsalt$", cd);
+	p[1] = "carol@example.test";
+	CHECK(p[0] != NULL && strncmp(p[0], "$6$", 3) == 0);
+	CHECK_RC(store_exec(db, "UPDATE principals SET password_hash = $1"
+	    " WHERE address = $2", 2, p, NULL), 0);
+	free(cd);
+	CHECK_RC(store_login(db, "carol@example.test", "imported", &id), 0);
+	CHECK(id == ids[2]);
+	CHECK_RC(store_login(db, "carol@example.test", "pw-carol", &id),
+	    CM_EAUTH);
+}
+
+static const char MSG1[] =
+    "Return-Path: <sender@remote.test>\r\n"
+    "From: Sender <sender@remote.test>\r\n"
+    "To: alice@example.test, bob@other.test, carol@example.test\r\n"
+    "Subject: Hello three\r\n"
+    "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+    "Message-ID: <1@remote.test>\r\n"
+    "\r\n"
+    "One message, three grants.\r\n";
+
+static void test_deliver(struct store_conn *db, const int64_t ids[3])
+{
+	uint32_t uids[3] = { 0, 0, 0 };
+	int64_t msg_id = 0;
+	struct store_grant_info *g = NULL;
+	size_t n = 0;
+	struct store_delivery d;
+	char idbuf[STORE_I64_STRLEN];
+	const char *p[1];
+	int rc;
+
+	rc = deliver1(db, MSG1, sizeof MSG1 - 1, ids, 3, uids, &msg_id);
+	CHECK_RC(rc, 0);
+	if (rc != 0)
+		fprintf(stderr, "  deliver: %s\n", store_errmsg(db));
+	CHECK(count(db, "messages") == 1);
+	CHECK(count(db, "grants") == 3);
+	CHECK(count(db, "mailbox_entries") == 3);
+	CHECK(uids[0] == 1 && uids[1] == 1 && uids[2] == 1);
+	CHECK(q_int(db, "SELECT count(*) FROM mailbox_entries e"
+	    " JOIN mailboxes m ON m.id = e.mailbox_id"
+	    " JOIN grants g ON g.id = e.grant_id"
+	    " WHERE m.name = 'INBOX' AND e.uid = 1 AND m.owner = g.grantee"
+	    " AND m.uidnext = 2 AND m.highestmodseq = 2 AND e.modseq = 2"
+	    " AND e.flags = '{}'", 0, NULL) == 3);
+	CHECK(q_int(db, "SELECT count(DISTINCT token) FROM grants"
+	    " WHERE length(token) = 16 AND state = 'active'"
+	    " AND grantor_address = 'sender@remote.test'"
+	    " AND grantor_auth = 'spf' AND subject = 'Hello three'",
+	    0, NULL) == 3);
+	p[0] = store_i64_str(idbuf, msg_id);
+	CHECK(q_int(db, "SELECT count(*) FROM messages WHERE id = $1::bigint"
+	    " AND header_len > 0 AND date = '2026-11-30 10:00:00+00'"
+	    " AND envelope LIKE '(%Hello three%'", 1, p) == 1);
+
+	/* a second message for alice only: uid 2 there, flags as given */
+	memset(&d, 0, sizeof d);
+	d.data = MSG1;
+	d.len = sizeof MSG1 - 1;
+	d.mail_from = "";
+	d.grantor_auth = "local-append";
+	d.rcpts = &ids[0];
+	d.nrcpts = 1;
+	d.mailbox = "Drafts";
+	d.grant_state = "active";
+	d.flags = "\\Seen  \\Draft";
+	d.internaldate = 1700000000;
+	d.uids_r = uids;
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK(uids[0] == 1 && d.uidvalidity_r > 0 && d.message_id_r > msg_id);
+	CHECK(q_int(db, "SELECT count(*) FROM mailbox_entries e"
+	    " JOIN mailboxes m ON m.id = e.mailbox_id WHERE m.name = 'Drafts'"
+	    " AND e.flags = '{\"\\\\Seen\",\"\\\\Draft\"}'"
+	    " AND e.internaldate = to_timestamp(1700000000)", 0, NULL) == 1);
+	CHECK(q_int(db, "SELECT uidvalidity FROM mailboxes WHERE"
+	    " name = 'Drafts' AND owner = (SELECT id FROM principals WHERE"
+	    " address = 'alice@example.test')", 0, NULL) ==
+	    (int64_t)d.uidvalidity_r);
+
+	/* unknown mailbox: nothing is stored */
+	d.mailbox = "No Such Box";
+	CHECK_RC(store_deliver(db, &d), CM_ENOTFOUND);
+	CHECK(count(db, "messages") == 2);
+	CHECK(count(db, "grants") == 4);
+	/* no recipients */
+	d.mailbox = "INBOX";
+	d.nrcpts = 0;
+	CHECK_RC(store_deliver(db, &d), CM_EINVAL);
+
+	CHECK_RC(store_grant_list(db, "Bob@other.test", &g, &n), 0);
+	CHECK(n == 1 && g != NULL && g[0].message_id == msg_id &&
+	    strcmp(g[0].subject, "Hello three") == 0 &&
+	    strcmp(g[0].state, "active") == 0 &&
+	    strcmp(g[0].grantor_auth, "spf") == 0 &&
+	    strcmp(g[0].grantor_address, "sender@remote.test") == 0 &&
+	    g[0].size == sizeof MSG1 - 1 && g[0].created > 1700000000);
+	store_grant_list_free(&g, n);
+	CHECK(g == NULL);
+	CHECK_RC(store_grant_list(db, "alice@example.test", &g, &n), 0);
+	CHECK(n == 2);
+	store_grant_list_free(&g, n);
+	CHECK_RC(store_grant_list(db, "nobody@example.test", &g, &n),
+	    CM_ENOTFOUND);
+}
+
+/* A multipart/mixed message with a text part and the given base64
+ * attachment body. */
+static char *with_attachment(const char *text, const char *b64, size_t *len_r)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	if (buf_printf(&b,
+	    "From: a@remote.test\r\nTo: alice@example.test\r\n"
+	    "Subject: attachment\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"XyZ\"\r\n\r\n"
+	    "preamble\r\n--XyZ\r\nContent-Type: text/plain\r\n\r\n%s\r\n"
+	    "--XyZ\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; filename=\"a.bin\"\r\n\r\n"
+	    "%s\r\n--XyZ--\r\n", text, b64) != 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_take(&b, len_r);
+}
+
+static void test_dedup(struct store_conn *db, const int64_t ids[3])
+{
+	unsigned char raw[7680];
+	unsigned char line[80];
+	struct buf b64;
+	char *m1, *m2;
+	size_t l1 = 0, l2 = 0;
+	int64_t id1 = 0, id2 = 0, objs_before, big_before;
+	uint32_t uid;
+	char b1[STORE_I64_STRLEN], b2[STORE_I64_STRLEN];
+	const char *p[2];
+
+	/* 7680 random bytes -> 10240 base64 characters, 76 per line */
+	CHECK(RAND_bytes(raw, sizeof raw) == 1);
+	buf_init(&b64, 1 << 20);
+	for (size_t off = 0; off < sizeof raw; off += 57) {
+		size_t n = sizeof raw - off < 57 ? sizeof raw - off : 57;
+		int w = EVP_EncodeBlock(line, raw + off, (int)n);
+
+		CHECK(buf_add(&b64, line, (size_t)w) == 0);
+		if (off + 57 < sizeof raw)
+			CHECK(buf_add(&b64, "\r\n", 2) == 0);
+	}
+	CHECK(b64.len > 10240);
+	m1 = with_attachment("first message", b64.data, &l1);
+	m2 = with_attachment("a different second message", b64.data, &l2);
+	CHECK(m1 != NULL && m2 != NULL);
+	if (m1 == NULL || m2 == NULL)
+		goto out;
+
+	objs_before = count(db, "objects");
+	big_before = q_int(db, "SELECT count(*) FROM objects"
+	    " WHERE size >= 10000", 0, NULL);
+	CHECK_RC(deliver1(db, m1, l1, &ids[0], 1, &uid, &id1), 0);
+	CHECK_RC(deliver1(db, m2, l2, &ids[1], 1, &uid, &id2), 0);
+	/* the attachment is one object, referenced by both messages */
+	CHECK(q_int(db, "SELECT count(*) FROM objects WHERE size >= 10000",
+	    0, NULL) == big_before + 1);
+	p[0] = store_i64_str(b1, id1);
+	p[1] = store_i64_str(b2, id2);
+	CHECK(q_int(db, "SELECT count(*) FROM message_segments a"
+	    " JOIN message_segments b ON a.object_hash = b.object_hash"
+	    " JOIN objects o ON o.hash = a.object_hash"
+	    " WHERE a.message_id = $1::bigint AND b.message_id = $2::bigint"
+	    " AND o.size >= 10000", 2, p) == 1);
+	/* each message has 3 segments (before, attachment, after); the
+	 * second adds only its own first one: the attachment and the tail
+	 * after it ("\r\n--XyZ--\r\n" or so) are the same bytes */
+	CHECK(q_int(db, "SELECT count(*) FROM message_segments"
+	    " WHERE message_id = $1::bigint", 1, p) == 3);
+	CHECK(count(db, "objects") == objs_before + 4);
+	/* the shared object holds exactly the attachment's body bytes */
+	{
+		PGresult *res;
+		const char *q[1] = { p[0] };
+
+		if (store_query(db, "SELECT o.data FROM message_segments s"
+		    " JOIN objects o ON o.hash = s.object_hash"
+		    " WHERE s.message_id = $1::bigint AND s.seq = 1",
+		    1, q, NULL, NULL, 1, &res) == 0) {
+			size_t len = (size_t)PQgetlength(res, 0, 0);
+			const char *data = PQgetvalue(res, 0, 0);
+
+			CHECK(len >= b64.len && len <= b64.len + 2);
+			CHECK(memcmp(data, b64.data, b64.len) == 0);
+			PQclear(res);
+		} else {
+			CHECK(!"segment query");
+		}
+	}
+	/* message_parts: the two children of the multipart */
+	CHECK(q_int(db, "SELECT count(*) FROM message_parts WHERE"
+	    " message_id = $1::bigint AND path IN ('1', '2')"
+	    " AND hdr_off < body_off AND body_off <= end_off", 1, p) == 2);
+
+	{
+		size_t got = 0;
+		char *a = reassemble(db, id1, &got);
+
+		CHECK(a != NULL && got == l1 && memcmp(a, m1, l1) == 0);
+		free(a);
+		a = reassemble(db, id2, &got);
+		CHECK(a != NULL && got == l2 && memcmp(a, m2, l2) == 0);
+		free(a);
+	}
+	/* smaller segments than the minimum are not cut out */
+	{
+		size_t saved = store_segment_min;
+		int64_t id3 = 0;
+
+		store_segment_min = 1 << 20;
+		CHECK_RC(deliver1(db, m1, l1, &ids[2], 1, &uid, &id3), 0);
+		p[0] = store_i64_str(b1, id3);
+		CHECK(q_int(db, "SELECT count(*) FROM message_segments"
+		    " WHERE message_id = $1::bigint", 1, p) == 1);
+		store_segment_min = saved;
+	}
+out:
+	free(m1);
+	free(m2);
+	buf_free(&b64);
+}
+
+static void test_roundtrip(struct store_conn *db, const int64_t ids[3])
+{
+	static const char no_crlf[] =
+	    "Subject: no final line end\r\n\r\nbody without CRLF";
+	static const char no_sep[] =
+	    "Subject: only a header\r\nFrom: x@remote.test\r\n";
+	static const char no_sep2[] = "Subject: header, no line end";
+	static const char body_only[] = "\r\njust a body\r\n";
+	static const char bare_lf[] = "Subject: lf\n\nbody\nline\n";
+	static const char bin[] = "Subject: nul\r\n\r\na\0b\0\r\n\xff\xfe";
+	static const char latin1[] =
+	    "Subject: caf\xe9 \xff\xc3\r\nFrom: \xe9@x\r\n\r\nbody\r\n";
+	char *big;
+	size_t biglen = 300000;
+
+	check_roundtrip(db, &ids[0], "no trailing CRLF", no_crlf,
+	    sizeof no_crlf - 1);
+	check_roundtrip(db, &ids[0], "no separator", no_sep, sizeof no_sep - 1);
+	check_roundtrip(db, &ids[0], "no separator, no CRLF", no_sep2,
+	    sizeof no_sep2 - 1);
+	check_roundtrip(db, &ids[0], "body only", body_only,
+	    sizeof body_only - 1);
+	check_roundtrip(db, &ids[0], "bare LF", bare_lf, sizeof bare_lf - 1);
+	check_roundtrip(db, &ids[0], "NUL bytes", bin, sizeof bin - 1);
+	check_roundtrip(db, &ids[0], "8-bit header", latin1,
+	    sizeof latin1 - 1);
+	check_roundtrip(db, &ids[0], "empty", "", 0);
+	/* the 8-bit subject is stored with each invalid byte as '?' */
+	CHECK(q_int(db, "SELECT count(*) FROM grants"
+	    " WHERE subject = 'caf? ?\?'", 0, NULL) == 1);
+
+	/* a large single-part message: one leaf body, its own segment */
+	big = malloc(biglen);
+	CHECK(big != NULL);
+	if (big == NULL)
+		return;
+	memcpy(big, "Subject: big\r\n\r\n", 16);
+	for (size_t i = 16; i < biglen; i++)
+		big[i] = (i % 78 == 76) ? '\r' : (i % 78 == 77) ? '\n' :
+		    (char)('a' + i % 26);
+	check_roundtrip(db, &ids[1], "large", big, biglen);
+	free(big);
+}
+
+/* ---- store_run on a libuv loop ---- */
+
+struct job {
+	const char *msg;
+	size_t len;
+	int64_t rcpt;
+	uint32_t uid;
+	int rc;
+	int done;
+	int worked;
+	uv_thread_t loop_thread;
+	int on_loop;
+	int64_t n;	/* count_work's answer */
+};
+
+static int job_work(struct store_conn *db, void *arg)
+{
+	struct job *j = arg;
+
+	j->worked = 1;
+	return deliver1(db, j->msg, j->len, &j->rcpt, 1, &j->uid, NULL);
+}
+
+static void job_done(void *arg, int rc)
+{
+	struct job *j = arg;
+	uv_thread_t self = uv_thread_self();
+
+	j->rc = rc;
+	j->done++;
+	j->on_loop = uv_thread_equal(&self, &j->loop_thread);
+}
+
+static int count_work(struct store_conn *db, void *arg)
+{
+	struct job *j = arg;
+
+	j->worked = 1;
+	j->n = count(db, "messages");
+	return j->n >= 0 ? 0 : CM_EDB;
+}
+
+static void test_run(const int64_t ids[3])
+{
+	enum { NJOBS = 7 };
+	struct job jobs[NJOBS];
+	struct store *st = store_new(conninfo, 2);
+	uv_loop_t loop;
+	int seen[NJOBS + 2] = { 0 };
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(uv_loop_init(&loop) == 0);
+	for (int i = 0; i < NJOBS; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].msg = MSG1;
+		jobs[i].len = sizeof MSG1 - 1;
+		jobs[i].rcpt = ids[2];
+		jobs[i].rc = 12345;
+		jobs[i].loop_thread = uv_thread_self();
+		CHECK_RC(store_run(st, &loop, job_work, job_done, &jobs[i]), 0);
+	}
+	CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+	/* carol had INBOX uid 1 (and 1 from the dedup test's third message):
+	 * the seven deliveries got seven distinct uids after those */
+	for (int i = 0; i < NJOBS; i++) {
+		CHECK(jobs[i].done == 1 && jobs[i].rc == 0 && jobs[i].on_loop);
+		CHECK(jobs[i].uid >= 3 && jobs[i].uid < 3 + NJOBS);
+		if (jobs[i].uid >= 3 && jobs[i].uid < 3 + NJOBS)
+			seen[jobs[i].uid - 3]++;
+	}
+	for (int i = 0; i < NJOBS; i++)
+		CHECK(seen[i] == 1);
+
+	/* A killed backend: after a second of idleness the pool pings,
+	 * reconnects and the request succeeds. */
+	{
+		struct store_conn *admin = store_connect(conninfo, NULL, 0);
+		struct job j;
+
+		CHECK(admin != NULL);
+		if (admin != NULL) {
+			CHECK(q_int(admin, "SELECT count(pg_terminate_backend("
+			    "pid)) FROM pg_stat_activity WHERE"
+			    " datname = current_database() AND"
+			    " pid <> pg_backend_pid() AND"
+			    " backend_type = 'client backend'", 0, NULL) >= 1);
+			store_disconnect(&admin);
+		}
+		usleep(1200 * 1000);
+		memset(&j, 0, sizeof j);
+		j.n = -1;
+		j.loop_thread = uv_thread_self();
+		CHECK_RC(store_run(st, &loop, count_work, job_done, &j), 0);
+		CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+		CHECK(j.done == 1 && j.rc == 0 && j.on_loop && j.worked);
+		CHECK(j.n > 0);
+	}
+	store_free(&st);
+	CHECK(st == NULL);
+	CHECK(uv_loop_close(&loop) == 0);
+}
+
+/* A connection killed under a synchronous user: the failing query says
+ * CM_EDBDOWN, the next one reconnects. */
+static void test_reconnect(void)
+{
+	struct store_conn *a = store_connect(conninfo, NULL, 0);
+	struct store_conn *b = store_connect(conninfo, NULL, 0);
+	char pidbuf[STORE_I64_STRLEN];
+	const char *p[1];
+	int64_t pid, id;
+
+	CHECK(a != NULL && b != NULL);
+	if (a == NULL || b == NULL)
+		goto out;
+	pid = q_int(b, "SELECT pg_backend_pid()", 0, NULL);
+	p[0] = store_i64_str(pidbuf, pid);
+	CHECK(q_int(a, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE pg_terminate_backend($1::int)", 1, p) >= 0);
+	usleep(200 * 1000);
+	CHECK_RC(store_user_lookup(b, "alice@example.test", &id), CM_EDBDOWN);
+	CHECK(store_errmsg(b)[0] != '\0');
+	CHECK_RC(store_user_lookup(b, "alice@example.test", &id), 0);
+	CHECK(q_int(b, "SELECT pg_backend_pid()", 0, NULL) != pid);
+out:
+	store_disconnect(&a);
+	store_disconnect(&b);
+	CHECK(a == NULL && b == NULL);
+}
+
+static int never_work(struct store_conn *db, void *arg)
+{
+	int *called = arg;
+
+	*called = 1;
+	return 0;
+}
+
+static int down_rc;
+static int down_calls;
+
+static void down_done(void *arg, int rc)
+{
+	(void)arg;
+	down_rc = rc;
+	down_calls++;
+}
+
+static void test_dbdown(void)
+{
+	/* a Unix socket folder where nothing listens, and a TCP port where
+	 * nothing listens */
+	static const char *const dead[] = {
+		"host=/nonexistent-capmail port=5 dbname=capmail",
+		"host=127.0.0.1 port=1 dbname=capmail connect_timeout=3",
+	};
+	char err[256] = "";
+
+	for (size_t i = 0; i < 2; i++) {
+		struct store *st = store_new(dead[i], 2);
+		uv_loop_t loop;
+		int called = 0;
+
+		CHECK(store_connect(dead[i], err, sizeof err) == NULL);
+		CHECK(err[0] != '\0');
+		CHECK(st != NULL);
+		if (st == NULL)
+			continue;
+		CHECK(uv_loop_init(&loop) == 0);
+		down_rc = 0;
+		down_calls = 0;
+		CHECK_RC(store_run(st, &loop, never_work, down_done, &called),
+		    0);
+		CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+		CHECK(down_calls == 1 && down_rc == CM_EDBDOWN && called == 0);
+		store_free(&st);
+		CHECK(uv_loop_close(&loop) == 0);
+	}
+}
+
+int main(void)
+{
+	struct store_conn *db;
+	int64_t ids[3] = { 0, 0, 0 };
+	const char *base;
+	char err[512];
+
+	base = getenv("CAPMAIL_TEST_DB");
+	if (base == NULL || *base == '\0') {
+		printf("test-store: CAPMAIL_TEST_DB not set; skipped (it is a "
+		    "libpq connection string to a scratch database)\n");
+		return 77;
+	}
+	/* Our own database, so that other tests using CAPMAIL_TEST_DB at
+	 * the same time (make -j) are not disturbed. */
+	db = store_connect(base, err, sizeof err);
+	if (db == NULL) {
+		fprintf(stderr, "test-store: cannot connect: %s\n", err);
+		return 1;
+	}
+	if (store_exec(db, "DROP DATABASE IF EXISTS " TEST_DBNAME
+	    " WITH (FORCE)", 0, NULL, NULL) != 0 ||
+	    store_exec(db, "CREATE DATABASE " TEST_DBNAME, 0, NULL,
+	    NULL) != 0) {
+		fprintf(stderr, "test-store: create database: %s\n",
+		    store_errmsg(db));
+		store_disconnect(&db);
+		return 1;
+	}
+	store_disconnect(&db);
+	conninfo = with_dbname(base, TEST_DBNAME);
+	if (conninfo == NULL) {
+		fprintf(stderr, "test-store: bad CAPMAIL_TEST_DB\n");
+		return 1;
+	}
+	db = store_connect(conninfo, err, sizeof err);
+	if (db == NULL) {
+		fprintf(stderr, "test-store: cannot connect: %s\n", err);
+		return 1;
+	}
+
+	test_migrate(db);
+	test_principals(db, ids);
+	test_login(db, ids);
+	test_deliver(db, ids);
+	test_dedup(db, ids);
+	test_roundtrip(db, ids);
+	store_disconnect(&db);
+	test_run(ids);
+	test_reconnect();
+	test_dbdown();
+
+	/* keep the database for a look when something failed */
+	if (failures == 0 && (db = store_connect(base, NULL, 0)) != NULL) {
+		store_exec(db, "DROP DATABASE IF EXISTS " TEST_DBNAME
+		    " WITH (FORCE)", 0, NULL, NULL);
+		store_disconnect(&db);
+	}
+	free(conninfo);
+	printf("test-store: %d passed, %d failed\n", checks - failures,
+	    failures);
+	return failures == 0 ? 0 : 1;
+}
