@@ -28,7 +28,10 @@
  *
  * Transactions: store_begin(), then queries, then store_commit(); on any
  * error call store_rollback() (harmless when no transaction is open, and
- * on a broken connection). A connection handed back to the pool inside a
+ * on a broken connection). Use these rather than "BEGIN" by hand: inside
+ * a transaction a lost connection makes every query fail with CM_EDBDOWN
+ * until store_rollback(), instead of reconnecting and going on outside
+ * the transaction. A connection handed back to the pool inside a
  * transaction is rolled back there, so a forgotten rollback cannot leak.
  */
 #ifndef CAPMAIL_STORE_INT_H
@@ -43,6 +46,9 @@ struct store_conn {
 	PGconn *pg;		/* NULL until connected */
 	char *conninfo;		/* owned; used to reconnect */
 	int broken;		/* reset before the next query */
+	int in_tx;		/* between store_begin() and commit/rollback:
+				 * a lost connection is then not silently
+				 * replaced (the transaction is gone) */
 	uint64_t last_used;	/* uv_hrtime() of the last use, for pings */
 	char errmsg[256];	/* last database error, one line */
 };

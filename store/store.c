@@ -137,6 +137,14 @@ int store_ensure(struct store_conn *db)
 			db->last_used = uv_hrtime();
 			return 0;
 		}
+		db->broken = 1;
+	}
+	if (db->in_tx) {
+		/* The transaction died with the connection: the caller must
+		 * see that, not carry on outside a transaction. */
+		if (db->pg != NULL)
+			set_errmsg(db, "connection lost inside a transaction");
+		return CM_EDBDOWN;
 	}
 	return conn_open(db);
 }
@@ -249,7 +257,13 @@ int store_exec(struct store_conn *db, const char *sql, int n,
 
 int store_begin(struct store_conn *db)
 {
-	return store_exec(db, "BEGIN", 0, NULL, NULL);
+	int rc;
+
+	db->in_tx = 0;
+	rc = store_exec(db, "BEGIN", 0, NULL, NULL);
+	if (rc == 0)
+		db->in_tx = 1;
+	return rc;
 }
 
 int store_commit(struct store_conn *db)
@@ -257,6 +271,7 @@ int store_commit(struct store_conn *db)
 	PGresult *res = NULL;
 	int rc = store_exec(db, "COMMIT", 0, NULL, &res);
 
+	db->in_tx = 0;
 	/* COMMIT of a failed transaction "succeeds" as ROLLBACK. */
 	if (rc == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 		set_errmsg(db, "transaction rolled back");
@@ -270,6 +285,7 @@ void store_rollback(struct store_conn *db)
 {
 	PGresult *res;
 
+	db->in_tx = 0;
 	if (db->pg == NULL || db->broken ||
 	    PQstatus(db->pg) != CONNECTION_OK)
 		return;
@@ -393,6 +409,7 @@ static void work_cb(uv_work_t *w)
 			break;
 		}
 	}
+	r->db->in_tx = 0;
 }
 
 static void release(struct store *st, struct store_conn *db)

@@ -706,6 +706,25 @@ static void test_reconnect(void)
 	CHECK(store_errmsg(b)[0] != '\0');
 	CHECK_RC(store_user_lookup(b, "alice@example.test", &id), 0);
 	CHECK(q_int(b, "SELECT pg_backend_pid()", 0, NULL) != pid);
+
+	/* Inside a transaction a lost connection is not replaced until the
+	 * caller rolls back: nothing may run outside the transaction. */
+	CHECK_RC(store_begin(b), 0);
+	pid = q_int(b, "SELECT pg_backend_pid()", 0, NULL);
+	p[0] = store_i64_str(pidbuf, pid);
+	CHECK(q_int(a, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE pg_terminate_backend($1::int)", 1, p) >= 0);
+	usleep(200 * 1000);
+	CHECK_RC(store_exec(b, "SELECT 1", 0, NULL, NULL), CM_EDBDOWN);
+	CHECK_RC(store_exec(b, "SELECT 1", 0, NULL, NULL), CM_EDBDOWN);
+	CHECK_RC(store_commit(b), CM_EDBDOWN);
+	store_rollback(b);
+	CHECK_RC(store_exec(b, "SELECT 1", 0, NULL, NULL), 0);
+	/* a COMMIT of a failed transaction is not a success */
+	CHECK_RC(store_begin(b), 0);
+	CHECK(store_exec(b, "SELECT 1/0", 0, NULL, NULL) == CM_EDB);
+	CHECK_RC(store_commit(b), CM_EDB);
+	CHECK_RC(store_exec(b, "SELECT 1", 0, NULL, NULL), 0);
 out:
 	store_disconnect(&a);
 	store_disconnect(&b);
