@@ -1,0 +1,133 @@
+/*
+ * capmail-gateway: the SMTP server (MX). See smtp-session.h.
+ *
+ *   capmail-gateway [-c CONFIG] [-f]
+ *
+ * Reads the config (default CAPMAIL_SYSCONFDIR/capmail.conf if it exists,
+ * else the defaults), listens on smtp_listen, drops privileges to `user`
+ * (when started as root), and runs one libuv loop. It always stays in the
+ * foreground and logs to stderr (-f is accepted for symmetry with the
+ * other daemons). SIGTERM and SIGINT stop it once the store requests in
+ * flight have finished, so no committed message goes unanswered because
+ * of the stop itself.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cfg.h"
+#include "conn.h"
+#include "log.h"
+#include "privdrop.h"
+#include "smtp-session.h"
+#include "store.h"
+
+#define DEFAULT_CONFIG CAPMAIL_SYSCONFDIR "/capmail.conf"
+#define INPUT_SLACK 65536	/* c->in beyond one command line */
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct gateway *gw = h->data;
+
+	log_info(NULL, "smtp stopping signal=%d pending=%u", signum,
+	    gw->pending);
+	gateway_stop(gw);
+}
+
+static void
+usage(void)
+{
+	fputs("usage: capmail-gateway [-c CONFIG] [-f]\n", stderr);
+	exit(2);
+}
+
+static enum log_level
+level_of(const char *s)
+{
+	if (strcmp(s, "debug") == 0)
+		return LOG_LVL_DEBUG;
+	if (strcmp(s, "warn") == 0)
+		return LOG_LVL_WARN;
+	if (strcmp(s, "error") == 0)
+		return LOG_LVL_ERROR;
+	return LOG_LVL_INFO;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct gateway gw;
+	struct cfg *cfg;
+	uv_signal_t sigterm, sigint;
+	char err[512];
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:f")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
+		path = DEFAULT_CONFIG;
+
+	log_open("capmail-gateway");
+	if ((cfg = cfg_load(path, err, sizeof err)) == NULL)
+		log_fatal("config: %s", err);
+	log_set_level(level_of(cfg_str(cfg, "log_level")));
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&gw, 0, sizeof gw);
+	gw.loop = uv_default_loop();
+	gw.hostname = cfg_str(cfg, "hostname");
+	gw.max_message_size = (size_t)cfg_int(cfg, "smtp_max_message_size");
+	gw.max_recipients = (size_t)cfg_int(cfg, "smtp_max_recipients");
+	gw.max_errors = (unsigned)cfg_int(cfg, "smtp_max_errors");
+	gw.max_line = (size_t)cfg_int(cfg, "smtp_max_line");
+
+	rc = listener_start(gw.loop, cfg_str(cfg, "smtp_listen"),
+	    &smtp_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
+	    (unsigned)cfg_int(cfg, "smtp_timeout") * 1000u);
+	if (rc < 0)
+		log_fatal("listen %s: %s", cfg_str(cfg, "smtp_listen"),
+		    uv_strerror(rc));
+	privdrop(cfg_str(cfg, "user"));
+
+	gw.store = store_new(cfg_str(cfg, "database"),
+	    (int)cfg_int(cfg, "store_connections"));
+	if (gw.store == NULL)
+		log_fatal("store: out of memory");
+
+	uv_signal_init(gw.loop, &sigterm);
+	uv_signal_init(gw.loop, &sigint);
+	sigterm.data = sigint.data = &gw;
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_start(&sigint, on_signal, SIGINT);
+
+	log_info(NULL, "smtp started hostname=%s max_message_size=%zu",
+	    gw.hostname, gw.max_message_size);
+	uv_run(gw.loop, UV_RUN_DEFAULT);
+
+	/* Every store request has finished (gateway_stop waited for them);
+	 * open sessions are dropped with the process, and their clients
+	 * retry: nothing was acknowledged that is not committed. */
+	store_free(&gw.store);
+	log_info(NULL, "smtp stopped");
+	cfg_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,875 @@
+/*
+ * smtp-session: see smtp-session.h.
+ *
+ * Events: conn calls smtp_accepted() (greeting), smtp_input() whenever
+ * bytes are buffered and the session is not paused, smtp_timeout() and
+ * smtp_closed(); the store calls rcpt_done() and deliver_done() on the
+ * loop thread. smtp_input() consumes commands one line at a time, or body
+ * bytes through the DATA decoder (smtp-data.c) in state BODY.
+ *
+ * Replies carry an enhanced status code (RFC 2034/3463), except the
+ * greeting, the HELO/EHLO answers (RFC 2034 section 4: clients parse
+ * EHLO keywords there) and 354 (class 3 has no enhanced code).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "errors.h"
+#include "log.h"
+#include "smtp-data.h"
+#include "smtp-parse.h"
+#include "smtp-received.h"
+#include "smtp-session.h"
+
+enum smtp_state {
+	SMTP_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
+	SMTP_HELO,		/* HELO/EHLO seen, no transaction */
+	SMTP_MAIL,		/* MAIL accepted, no recipient yet */
+	SMTP_RCPT,		/* at least one recipient accepted */
+	SMTP_RCPT_LOOKUP,	/* the store checks a recipient */
+	SMTP_BODY,		/* reading the DATA body */
+	SMTP_DELIVER,		/* the store commits the message */
+	SMTP_QUIT,		/* closing: input is ignored */
+	SMTP_NSTATES
+};
+
+static const char *const state_names[SMTP_NSTATES] = {
+	"connected", "helo", "mail", "rcpt", "rcpt-lookup", "body",
+	"deliver", "quit"
+};
+
+#define ST(x) (1u << (x))
+
+enum smtp_fact {
+	SF_HELO = 1 << 0,	/* HELO or EHLO accepted */
+	SF_EHLO = 1 << 1,	/* ... and it was EHLO */
+	SF_TLS = 1 << 2,	/* STARTTLS done (not yet implemented) */
+	SF_AUTH = 1 << 3,	/* AUTH done (not yet implemented) */
+	SF_SKIPLINE = 1 << 4,	/* discarding the rest of a too long line */
+};
+
+struct smtp_tx {
+	char id[17];			/* our message id, 16 hex digits */
+	char from[SMTP_ADDR_SIZE];	/* "" for <> */
+	unsigned utf8:1;		/* SMTPUTF8 */
+	unsigned rcpt_tried:1;		/* a RCPT was answered */
+	unsigned long long size;	/* SIZE=, 0 if not given */
+	int64_t *rcpts;			/* max_recipients slots */
+	size_t nrcpts;
+	char first_rcpt[SMTP_ADDR_SIZE];
+	struct buf msg;			/* Received + message */
+	struct smtp_data data;
+};
+
+struct smtp_lookup {
+	char addr[SMTP_ADDR_SIZE];
+	char domain[SMTP_MAX_DOMAIN + 1];
+	const char *hostname;
+	unsigned postmaster:1;
+	unsigned relay:1;		/* out: domain not local */
+	int64_t id;			/* out */
+};
+
+struct smtp_session {
+	struct conn *c;
+	struct gateway *gw;
+	enum smtp_state state;
+	unsigned facts;
+	unsigned errors;
+	char helo[SMTP_MAX_DOMAIN + 1];
+	struct smtp_tx tx;
+	struct smtp_path path;		/* MAIL/RCPT parsed by the check */
+	struct smtp_lookup lookup;	/* RCPT request to the store */
+	struct store_delivery deliv;	/* DATA request to the store */
+};
+
+struct smtp_cmd {
+	const char *verb;
+	unsigned states;	/* states where the command is in sequence */
+	const char *seq_reply;	/* reply when it is not */
+	/* Check syntax (and finer sequence rules); on failure reply and
+	 * return -1, changing nothing else. */
+	int (*check)(struct smtp_session *s, const struct smtp_line *l);
+	void (*proceed)(struct smtp_session *s, const struct smtp_line *l);
+};
+
+static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- state, replies, transaction ---- */
+
+static void
+smtp_set_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug(s->c->id, "smtp state %s -> %s", state_names[s->state],
+	    state_names[st]);
+	s->state = st;
+}
+
+/* The state with no transaction: HELO once greeted, else CONNECTED. */
+static enum smtp_state
+idle_state(const struct smtp_session *s)
+{
+	return (s->facts & SF_HELO) ? SMTP_HELO : SMTP_CONNECTED;
+}
+
+static void
+smtp_close(struct smtp_session *s, const char *reason)
+{
+	smtp_set_state(s, SMTP_QUIT);
+	conn_close(s->c, reason);
+}
+
+/* Send one reply line. Replies of class 4 and 5 count as errors; at
+ * smtp_max_errors the session says 421 and closes. */
+static void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (conn_closing(s->c))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		log_panic("smtp_reply: bad format");
+	if ((size_t)n >= sizeof line - 2)
+		n = (int)sizeof line - 3;	/* cut: still one line */
+	line[n] = '\r';
+	line[n + 1] = '\n';
+	conn_write(s->c, line, (size_t)n + 2);
+	if (line[0] == '4' || line[0] == '5') {
+		if (++s->errors >= s->gw->max_errors) {
+			conn_printf(s->c, "421 4.7.0 %s Error: too many "
+			    "errors\r\n", s->gw->hostname);
+			smtp_close(s, "too many errors");
+		}
+	}
+}
+
+static void
+tx_reset(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	free(tx->rcpts);
+	buf_free(&tx->msg);
+	memset(tx, 0, sizeof *tx);
+}
+
+static int
+tx_begin(struct smtp_session *s)
+{
+	unsigned char rnd[8];
+	struct smtp_tx *tx = &s->tx;
+
+	tx_reset(s);
+	tx->rcpts = calloc(s->gw->max_recipients, sizeof *tx->rcpts);
+	if (tx->rcpts == NULL)
+		return CM_ENOMEM;
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		return CM_EIO;
+	for (size_t i = 0; i < sizeof rnd; i++)
+		snprintf(tx->id + 2 * i, 3, "%02X", rnd[i]);
+	return 0;
+}
+
+static const char *
+safe(char *out, size_t outsz, const char *s, size_t len)
+{
+	return log_safe(out, outsz, s, len);
+}
+
+/* ---- HELO / EHLO ---- */
+
+static int
+check_helo(struct smtp_session *s, const struct smtp_line *l)
+{
+	const char *why;
+
+	if (smtp_check_helo(l->arg, l->arg_len, &why) < 0) {
+		smtp_reply(s, "501 5.5.4 %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+greet(struct smtp_session *s, const struct smtp_line *l, int ehlo)
+{
+	char tmp[300];
+
+	/* RFC 5321 4.1.4: HELO/EHLO also ends any transaction */
+	tx_reset(s);
+	memcpy(s->helo, l->arg, l->arg_len);
+	s->helo[l->arg_len] = '\0';
+	s->facts |= SF_HELO;
+	if (ehlo)
+		s->facts |= SF_EHLO;
+	else
+		s->facts &= ~(unsigned)SF_EHLO;
+	smtp_set_state(s, SMTP_HELO);
+	log_info(s->c->id, "smtp helo name=%s ehlo=%d",
+	    safe(tmp, sizeof tmp, l->arg, l->arg_len), ehlo);
+}
+
+static void
+proceed_helo(struct smtp_session *s, const struct smtp_line *l)
+{
+	greet(s, l, 0);
+	smtp_reply(s, "250 %s", s->gw->hostname);
+}
+
+static void
+proceed_ehlo(struct smtp_session *s, const struct smtp_line *l)
+{
+	greet(s, l, 1);
+	conn_printf(s->c, "250-%s\r\n"
+	    "250-PIPELINING\r\n"
+	    "250-SIZE %zu\r\n"
+	    "250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 SMTPUTF8\r\n", s->gw->hostname, s->gw->max_message_size);
+}
+
+/* ---- MAIL ---- */
+
+static int
+check_mail(struct smtp_session *s, const struct smtp_line *l)
+{
+	struct smtp_path *p = &s->path;
+	const char *why;
+	int rc, seen_size = 0, seen_body = 0, seen_utf8 = 0;
+
+	if ((rc = smtp_parse_path(l->arg, l->arg_len, SMTP_PATH_MAIL, p,
+	    &why)) < 0) {
+		if (strncmp(why, "Syntax", 6) == 0)
+			smtp_reply(s, "501 5.5.4 %s", why);
+		else
+			smtp_reply(s, "501 5.1.7 Bad sender address: %s", why);
+		return -1;
+	}
+	for (size_t i = 0; i < p->nparams; i++) {
+		const struct smtp_param *pm = &p->params[i];
+		unsigned long long size;
+		if (smtp_param_is(pm, "SIZE") && !seen_size++) {
+			if (smtp_parse_size(pm->val, pm->val_len, &size) ==
+			    CM_EPARSE) {
+				smtp_reply(s, "501 5.5.4 Bad SIZE= parameter");
+				return -1;
+			}
+			/* too many digits to fit is too big as well */
+			if (smtp_parse_size(pm->val, pm->val_len, &size) < 0 ||
+			    size > s->gw->max_message_size) {
+				smtp_reply(s, "552 5.3.4 Message size exceeds "
+				    "fixed limit");
+				return -1;
+			}
+		} else if (smtp_param_is(pm, "BODY") && !seen_body++) {
+			struct smtp_line v = { pm->val, pm->val_len, NULL, 0 };
+			if (pm->val == NULL || (!smtp_verb_is(&v, "7BIT") &&
+			    !smtp_verb_is(&v, "8BITMIME"))) {
+				smtp_reply(s, "501 5.5.4 Unsupported BODY= "
+				    "value");
+				return -1;
+			}
+		} else if (smtp_param_is(pm, "SMTPUTF8") && !seen_utf8++) {
+			if (pm->val != NULL) {
+				smtp_reply(s, "501 5.5.4 SMTPUTF8 takes no "
+				    "value");
+				return -1;
+			}
+		} else {
+			char tmp[80];
+			smtp_reply(s, "555 5.5.4 Unsupported or repeated "
+			    "parameter %s", safe(tmp, sizeof tmp, pm->key,
+			    pm->key_len));
+			return -1;
+		}
+	}
+	if (p->utf8 && !seen_utf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_mail(struct smtp_session *s, const struct smtp_line *l)
+{
+	const struct smtp_path *p = &s->path;
+	char tmp[SMTP_ADDR_SIZE + 8];
+
+	if (tx_begin(s) < 0) {
+		tx_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: out of resources");
+		return;
+	}
+	memcpy(s->tx.from, p->addr, sizeof s->tx.from);
+	for (size_t i = 0; i < p->nparams; i++) {
+		if (smtp_param_is(&p->params[i], "SMTPUTF8"))
+			s->tx.utf8 = 1;
+		else if (smtp_param_is(&p->params[i], "SIZE"))
+			smtp_parse_size(p->params[i].val, p->params[i].val_len,
+			    &s->tx.size);
+	}
+	smtp_set_state(s, SMTP_MAIL);
+	log_info(s->c->id, "smtp mail id=%s from=<%s> size=%llu utf8=%d",
+	    s->tx.id, safe(tmp, sizeof tmp, p->addr, strlen(p->addr)),
+	    s->tx.size, s->tx.utf8);
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+/* ---- RCPT ---- */
+
+static int
+check_rcpt(struct smtp_session *s, const struct smtp_line *l)
+{
+	struct smtp_path *p = &s->path;
+	const char *why;
+
+	if (smtp_parse_path(l->arg, l->arg_len, SMTP_PATH_RCPT, p, &why) < 0) {
+		if (strncmp(why, "Syntax", 6) == 0)
+			smtp_reply(s, "501 5.5.4 %s", why);
+		else
+			smtp_reply(s, "501 5.1.3 Bad recipient address: %s",
+			    why);
+		return -1;
+	}
+	if (p->nparams > 0) {
+		char tmp[80];
+		smtp_reply(s, "555 5.5.4 Unsupported parameter %s",
+		    safe(tmp, sizeof tmp, p->params[0].key,
+		    p->params[0].key_len));
+		return -1;
+	}
+	if (p->utf8 && !s->tx.utf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		return -1;
+	}
+	if (s->tx.nrcpts >= s->gw->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return -1;
+	}
+	return 0;
+}
+
+/* Thread pool: is the domain ours, and who is the user? */
+static int
+rcpt_work(struct store_conn *db, void *arg)
+{
+	struct smtp_session *s = arg;	/* only s->lookup is touched */
+	struct smtp_lookup *q = &s->lookup;
+	char addr[SMTP_ADDR_SIZE + 16], **names = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!q->postmaster) {
+		if ((rc = store_domain_is_local(db, q->domain)) < 0)
+			return rc;
+		if (rc == 0) {
+			q->relay = 1;
+			return 0;
+		}
+		return store_user_lookup(db, q->addr, &q->id);
+	}
+	/* RFC 5321 4.5.1: "postmaster" alone names this host's postmaster:
+	 * postmaster@<hostname> if that user exists, else the first
+	 * postmaster@<local domain> that does. */
+	snprintf(addr, sizeof addr, "postmaster@%s", q->hostname);
+	rc = store_user_lookup(db, addr, &q->id);
+	if (rc != CM_ENOTFOUND)
+		return rc;
+	if ((rc = store_domain_list(db, &names, &n)) < 0)
+		return rc;
+	rc = CM_ENOTFOUND;
+	for (size_t i = 0; i < n && rc == CM_ENOTFOUND; i++) {
+		snprintf(addr, sizeof addr, "postmaster@%s", names[i]);
+		rc = store_user_lookup(db, addr, &q->id);
+	}
+	store_strv_free(&names, n);
+	return rc;
+}
+
+static void rcpt_done(void *arg, int rc);
+
+static void
+proceed_rcpt(struct smtp_session *s, const struct smtp_line *l)
+{
+	struct smtp_lookup *q = &s->lookup;
+	int rc;
+
+	memset(q, 0, sizeof *q);
+	memcpy(q->addr, s->path.addr, sizeof q->addr);
+	snprintf(q->domain, sizeof q->domain, "%s", s->path.domain);
+	q->hostname = s->gw->hostname;
+	q->postmaster = s->path.postmaster;
+	smtp_set_state(s, SMTP_RCPT_LOOKUP);
+	conn_pause(s->c);
+	conn_hold(s->c);
+	s->gw->pending++;
+	if ((rc = store_run(s->gw->store, s->gw->loop, rcpt_work, rcpt_done,
+	    s)) < 0) {
+		/* done() will not be called */
+		rcpt_done(s, rc);
+	}
+}
+
+static void
+store_finished(struct smtp_session *s)
+{
+	struct gateway *gw = s->gw;
+	struct conn *c = s->c;
+	int closing = conn_closing(c);
+
+	gw->pending--;
+	conn_release(c);	/* may free s and c when closing */
+	if (!closing)
+		conn_resume(c);
+	if (gw->stopping && gw->pending == 0)
+		uv_stop(gw->loop);
+}
+
+static void
+rcpt_done(void *arg, int rc)
+{
+	struct smtp_session *s = arg;
+	struct smtp_lookup *q = &s->lookup;
+	char tmp[SMTP_ADDR_SIZE + 8];
+	const char *a = safe(tmp, sizeof tmp, q->addr, strlen(q->addr));
+	int dup = 0;
+
+	if (conn_closing(s->c)) {
+		store_finished(s);
+		return;
+	}
+	s->tx.rcpt_tried = 1;
+	if (rc == 0 && !q->relay) {
+		for (size_t i = 0; i < s->tx.nrcpts; i++)
+			if (s->tx.rcpts[i] == q->id)
+				dup = 1;
+		if (!dup) {
+			if (s->tx.nrcpts == 0)
+				memcpy(s->tx.first_rcpt, q->addr,
+				    sizeof s->tx.first_rcpt);
+			s->tx.rcpts[s->tx.nrcpts++] = q->id;
+		}
+	}
+	smtp_set_state(s, s->tx.nrcpts > 0 ? SMTP_RCPT : SMTP_MAIL);
+	if (rc == 0 && q->relay) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=554 "
+		    "reason=relay", a);
+		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", a);
+	} else if (rc == 0) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=ok%s", a,
+		    dup ? " duplicate=1" : "");
+		smtp_reply(s, "250 2.1.5 Ok");
+	} else if (rc == CM_ENOTFOUND) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=550 "
+		    "reason=unknown", a);
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown", a);
+	} else {
+		log_warn(s->c->id, "smtp rcpt to=<%s> status=deferred "
+		    "code=451 error=%s", a, cm_errname(rc));
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try "
+		    "again later", a);
+	}
+	store_finished(s);
+}
+
+/* ---- DATA ---- */
+
+static int
+check_data(struct smtp_session *s, const struct smtp_line *l)
+{
+	if (l->arg_len > 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return -1;
+	}
+	if (s->state == SMTP_MAIL) {
+		if (s->tx.rcpt_tried)
+			smtp_reply(s, "554 5.5.1 Error: no valid recipients");
+		else
+			smtp_reply(s, "503 5.5.1 Error: need RCPT command");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_data(struct smtp_session *s, const struct smtp_line *l)
+{
+	size_t limit = s->gw->max_message_size;
+
+	buf_init(&s->tx.msg, limit + SMTP_RECEIVED_MAX);
+	smtp_data_init(&s->tx.data, &s->tx.msg, limit);
+	smtp_set_state(s, SMTP_BODY);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static int
+deliver_work(struct store_conn *db, void *arg)
+{
+	struct smtp_session *s = arg;	/* only s->deliv is touched */
+
+	return store_deliver(db, &s->deliv);
+}
+
+static void
+deliver_done(void *arg, int rc)
+{
+	struct smtp_session *s = arg;
+	char tmp[SMTP_ADDR_SIZE + 8];
+
+	if (rc == 0) {
+		log_info(s->c->id, "smtp delivered id=%s message=%" PRId64
+		    " size=%zu nrcpt=%zu from=<%s>", s->tx.id,
+		    s->deliv.message_id_r, s->deliv.len, s->tx.nrcpts,
+		    safe(tmp, sizeof tmp, s->tx.from, strlen(s->tx.from)));
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->tx.id);
+	} else {
+		log_warn(s->c->id, "smtp deferred id=%s code=451 error=%s",
+		    s->tx.id, cm_errname(rc));
+		smtp_reply(s, "451 4.3.0 Error: temporary failure, try again "
+		    "later");
+	}
+	tx_reset(s);
+	if (s->state == SMTP_DELIVER)
+		smtp_set_state(s, idle_state(s));
+	store_finished(s);
+}
+
+/* Put the Received header in front of the message, in place: the
+ * buffer's maximum leaves SMTP_RECEIVED_MAX bytes for it. */
+static int
+prepend_received(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	struct smtp_received r = {
+		.helo = s->helo,
+		.ip = s->c->peer_ip,
+		.hostname = s->gw->hostname,
+		.proto = smtp_received_proto(s->facts & SF_EHLO,
+		    s->facts & SF_TLS, s->facts & SF_AUTH, tx->utf8),
+		.id = tx->id,
+		.rcpt = tx->nrcpts == 1 ? tx->first_rcpt : NULL,
+		.when = time(NULL),
+	};
+	struct buf hdr;
+	size_t body = tx->msg.len;
+	int rc;
+
+	buf_init(&hdr, SMTP_RECEIVED_MAX);
+	if ((rc = smtp_received(&hdr, &r)) == 0 &&
+	    (rc = buf_add(&tx->msg, hdr.data, hdr.len)) == 0) {
+		memmove(tx->msg.data + hdr.len, tx->msg.data, body);
+		memcpy(tx->msg.data, hdr.data, hdr.len);
+	}
+	buf_free(&hdr);
+	return rc;
+}
+
+static void
+data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+	int rc;
+
+	if (tx->data.overflow) {
+		log_info(s->c->id, "smtp rejected id=%s code=552 reason=size "
+		    "limit=%zu", tx->id, s->gw->max_message_size);
+		tx_reset(s);
+		smtp_set_state(s, idle_state(s));
+		smtp_reply(s, "552 5.3.4 Error: message too big");
+		return;
+	}
+	if ((rc = prepend_received(s)) < 0) {
+		log_error(s->c->id, "smtp deferred id=%s error=%s", tx->id,
+		    cm_errname(rc));
+		tx_reset(s);
+		smtp_set_state(s, idle_state(s));
+		smtp_reply(s, "451 4.3.0 Error: local error, try again later");
+		return;
+	}
+	memset(&s->deliv, 0, sizeof s->deliv);
+	s->deliv.data = tx->msg.data;
+	s->deliv.len = tx->msg.len;
+	s->deliv.mail_from = tx->from;
+	s->deliv.grantor_auth = "none";
+	s->deliv.rcpts = tx->rcpts;
+	s->deliv.nrcpts = tx->nrcpts;
+	s->deliv.mailbox = "INBOX";
+	s->deliv.grant_state = "active";
+	s->deliv.flags = "";
+	smtp_set_state(s, SMTP_DELIVER);
+	conn_pause(s->c);
+	conn_hold(s->c);
+	s->gw->pending++;
+	if ((rc = store_run(s->gw->store, s->gw->loop, deliver_work,
+	    deliver_done, s)) < 0)
+		deliver_done(s, rc);
+}
+
+/* ---- the small commands ---- */
+
+static int
+check_noarg(struct smtp_session *s, const struct smtp_line *l)
+{
+	if (l->arg_len > 0) {
+		char verb[SMTP_MAX_VERB + 1];
+		for (size_t i = 0; i < l->verb_len; i++)
+			verb[i] = (char)(l->verb[i] & ~0x20);	/* upper */
+		verb[l->verb_len] = '\0';
+		smtp_reply(s, "501 5.5.4 Syntax: %s", verb);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_any(struct smtp_session *s, const struct smtp_line *l)
+{
+	return 0;
+}
+
+static int
+check_vrfy(struct smtp_session *s, const struct smtp_line *l)
+{
+	if (l->arg_len == 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_rset(struct smtp_session *s, const struct smtp_line *l)
+{
+	tx_reset(s);
+	smtp_set_state(s, idle_state(s));
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_noop(struct smtp_session *s, const struct smtp_line *l)
+{
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_quit(struct smtp_session *s, const struct smtp_line *l)
+{
+	smtp_reply(s, "221 2.0.0 Bye");
+	smtp_close(s, "quit");
+}
+
+static void
+proceed_vrfy(struct smtp_session *s, const struct smtp_line *l)
+{
+	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+static void
+proceed_expn(struct smtp_session *s, const struct smtp_line *l)
+{
+	smtp_reply(s, "502 5.5.1 Error: command not implemented");
+}
+
+static void
+proceed_help(struct smtp_session *s, const struct smtp_line *l)
+{
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+	    "NOOP QUIT VRFY HELP; see RFC 5321");
+}
+
+#define S_ALL (ST(SMTP_CONNECTED) | ST(SMTP_HELO) | ST(SMTP_MAIL) | \
+    ST(SMTP_RCPT))
+
+static const struct smtp_cmd commands[] = {
+	{ "EHLO", S_ALL, NULL, check_helo, proceed_ehlo },
+	{ "HELO", S_ALL, NULL, check_helo, proceed_helo },
+	{ "MAIL", ST(SMTP_HELO), "503 5.5.1 Error: nested MAIL command",
+	    check_mail, proceed_mail },
+	{ "RCPT", ST(SMTP_MAIL) | ST(SMTP_RCPT),
+	    "503 5.5.1 Error: need MAIL command", check_rcpt, proceed_rcpt },
+	{ "DATA", ST(SMTP_MAIL) | ST(SMTP_RCPT),
+	    "503 5.5.1 Error: need MAIL command", check_data, proceed_data },
+	{ "RSET", S_ALL, NULL, check_noarg, proceed_rset },
+	{ "NOOP", S_ALL, NULL, check_any, proceed_noop },
+	{ "QUIT", S_ALL, NULL, check_noarg, proceed_quit },
+	{ "VRFY", S_ALL, NULL, check_vrfy, proceed_vrfy },
+	{ "EXPN", S_ALL, NULL, check_any, proceed_expn },
+	{ "HELP", S_ALL, NULL, check_any, proceed_help },
+};
+
+static void
+smtp_command(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_line l;
+	const char *why;
+	const struct smtp_cmd *cmd = NULL;
+
+	if (smtp_parse_line(line, len, &l, &why) < 0) {
+		smtp_reply(s, "500 5.5.2 Error: %s", why);
+		return;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (smtp_verb_is(&l, commands[i].verb))
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		smtp_reply(s, "500 5.5.1 Error: command not recognized");
+		return;
+	}
+	if (!(cmd->states & ST(s->state))) {
+		if (s->state == SMTP_CONNECTED)
+			smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		else
+			smtp_reply(s, "%s", cmd->seq_reply);
+		return;
+	}
+	if (cmd->check(s, &l) < 0)
+		return;
+	cmd->proceed(s, &l);
+}
+
+/* ---- conn events ---- */
+
+/* Discard the rest of a too long line, up to and including its CRLF.
+ * Returns 1 when the line ended, 0 when more input is needed. */
+static int
+skip_line(struct smtp_session *s)
+{
+	struct buf *in = &s->c->in;
+	const char *crlf = memmem(in->data, in->len, "\r\n", 2);
+
+	if (crlf != NULL) {
+		conn_consume(s->c, (size_t)(crlf - in->data) + 2);
+		s->facts &= ~(unsigned)SF_SKIPLINE;
+		return 1;
+	}
+	/* keep a final CR: its LF may come in the next read */
+	conn_consume(s->c, in->data[in->len - 1] == '\r' ? in->len - 1
+	    : in->len);
+	return 0;
+}
+
+static void
+body_input(struct smtp_session *s)
+{
+	size_t used;
+	int rc;
+
+	rc = smtp_data_feed(&s->tx.data, s->c->in.data, s->c->in.len, &used);
+	conn_consume(s->c, used);
+	if (rc < 0) {
+		log_error(s->c->id, "smtp data error=%s", cm_errname(rc));
+		tx_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		smtp_close(s, "out of memory");
+		return;
+	}
+	if (rc == SMTP_DATA_END)
+		data_end(s);
+}
+
+static void
+smtp_input(struct conn *c)
+{
+	struct smtp_session *s = c->data;
+	const char *line;
+	size_t len;
+	int rc;
+
+	while (!c->paused && !conn_closing(c) && c->in.len > 0) {
+		if (s->state == SMTP_BODY) {
+			body_input(s);
+			continue;
+		}
+		if (s->facts & SF_SKIPLINE) {
+			if (!skip_line(s))
+				break;
+			continue;
+		}
+		rc = conn_line(c, &line, &len, s->gw->max_line);
+		if (rc == CONN_MORE)
+			break;
+		if (rc < 0) {
+			s->facts |= SF_SKIPLINE;
+			smtp_reply(s, "500 5.5.2 Error: line too long");
+			continue;
+		}
+		smtp_command(s, line, len);
+		conn_consume(c, len + 2);
+	}
+}
+
+static void
+smtp_accepted(struct conn *c)
+{
+	struct gateway *gw = c->ctx;
+	struct smtp_session *s = calloc(1, sizeof *s);
+
+	if (s == NULL) {
+		conn_writestr(c, "421 4.3.0 Error: out of memory\r\n");
+		conn_close(c, "out of memory");
+		return;
+	}
+	s->c = c;
+	s->gw = gw;
+	s->state = SMTP_CONNECTED;
+	c->data = s;
+	conn_printf(c, "220 %s ESMTP capmail\r\n", gw->hostname);
+}
+
+static void
+smtp_timeout(struct conn *c)
+{
+	struct smtp_session *s = c->data;
+
+	if (s == NULL)
+		return;
+	conn_printf(c, "421 4.4.2 %s Error: timeout exceeded\r\n",
+	    s->gw->hostname);
+	smtp_set_state(s, SMTP_QUIT);
+}
+
+static void
+smtp_closed(struct conn *c)
+{
+	struct smtp_session *s = c->data;
+
+	if (s == NULL)
+		return;
+	tx_reset(s);
+	free(s);
+	c->data = NULL;
+}
+
+const struct conn_handler smtp_handler = {
+	.proto = "smtp",
+	.accepted = smtp_accepted,
+	.input = smtp_input,
+	.timeout = smtp_timeout,
+	.closed = smtp_closed,
+};
+
+void
+gateway_stop(struct gateway *gw)
+{
+	gw->stopping = 1;
+	if (gw->pending == 0)
+		uv_stop(gw->loop);
+}

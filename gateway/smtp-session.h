@@ -1,0 +1,52 @@
+/*
+ * smtp-session: one SMTP server session (RFC 5321) on a struct conn.
+ *
+ * The session is an explicit state machine (enum smtp_state below; the
+ * only place the state changes is smtp_set_state() in smtp-session.c,
+ * which logs "old -> new" at debug level), plus a bitmask of facts that
+ * hold for the session whatever its state (EHLO used, TLS, authenticated).
+ * Commands come from one table whose entries split checking (sequence and
+ * syntax; on failure the check replies and nothing else changes) from
+ * proceeding (OpenSMTPD smtp_session.c style).
+ *
+ * Recipients are checked at RCPT and the message stored after DATA through
+ * store_run(); while the store works the session is in a waiting state
+ * with its input paused, so pipelined commands are answered in order. A
+ * message is acknowledged (250) only after store_deliver() committed it;
+ * a store failure answers 451 4.3.0 and forgets the transaction.
+ *
+ * struct gateway is the daemon's state, shared by every session (the
+ * listener's ctx); main.c fills it in.
+ */
+#ifndef CAPMAIL_SMTP_SESSION_H
+#define CAPMAIL_SMTP_SESSION_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "conn.h"
+#include "store.h"
+
+/* Room for the Received header in the message buffer, beyond the limit. */
+#define SMTP_RECEIVED_MAX 2048
+
+struct gateway {
+	uv_loop_t *loop;
+	struct store *store;
+	const char *hostname;
+	size_t max_message_size;	/* smtp_max_message_size */
+	size_t max_recipients;		/* smtp_max_recipients */
+	unsigned max_errors;		/* smtp_max_errors */
+	size_t max_line;		/* smtp_max_line */
+	unsigned pending;		/* store requests in flight */
+	int stopping;			/* stop the loop when pending is 0 */
+};
+
+extern const struct conn_handler smtp_handler;
+
+/* The gateway was asked to stop: stop the loop now or once the store
+ * requests in flight have finished (so a 250 is never lost between
+ * COMMIT and the reply without the client being told nothing). */
+void gateway_stop(struct gateway *gw);
+
+#endif
