@@ -160,6 +160,22 @@ static int put_object(struct store_conn *db, const char *data, size_t len,
 	if (rc != 0)
 		return rc;
 	v[0] = (const char *)hash;
+	/* A large object is often there already (the same attachment sent
+	 * again): ask before sending its bytes. ON CONFLICT still covers a
+	 * concurrent insert. */
+	if (len >= store_segment_min && len >= 4096) {
+		PGresult *res;
+
+		rc = store_query(db, "SELECT 1 FROM objects WHERE hash = $1"
+		    " FOR KEY SHARE",
+		    1, v, lens, fmts, 0, &res);
+		if (rc != 0)
+			return rc;
+		rc = PQntuples(res) > 0;
+		PQclear(res);
+		if (rc)
+			return 0;
+	}
 	v[1] = store_i64_str(sizebuf, (int64_t)len);
 	v[2] = len > 0 ? data : "";
 	lens[2] = (int)len;

@@ -587,6 +587,9 @@ struct job {
 	size_t len;
 	int64_t rcpt;
 	uint32_t uid;
+	const int64_t *rcpts;	/* several recipients instead of rcpt */
+	size_t nrcpts;
+	uint32_t uids[3];
 	int rc;
 	int done;
 	int worked;
@@ -600,6 +603,9 @@ static int job_work(struct store_conn *db, void *arg)
 	struct job *j = arg;
 
 	j->worked = 1;
+	if (j->rcpts != NULL)
+		return deliver1(db, j->msg, j->len, j->rcpts, j->nrcpts,
+		    j->uids, NULL);
 	return deliver1(db, j->msg, j->len, &j->rcpt, 1, &j->uid, NULL);
 }
 
@@ -654,6 +660,36 @@ static void test_run(const int64_t ids[3])
 	}
 	for (int i = 0; i < NJOBS; i++)
 		CHECK(seen[i] == 1);
+
+	/* Deliveries to the same three users named in opposite orders run
+	 * at once without deadlocking (mailboxes are locked in id order),
+	 * and uids_r follows the caller's order. */
+	{
+		const int64_t fwd[3] = { ids[0], ids[1], ids[2] };
+		const int64_t rev[3] = { ids[2], ids[1], ids[0] };
+
+		for (int i = 0; i < NJOBS; i++) {
+			memset(&jobs[i], 0, sizeof jobs[i]);
+			jobs[i].msg = MSG1;
+			jobs[i].len = sizeof MSG1 - 1;
+			jobs[i].rcpts = i % 2 ? rev : fwd;
+			jobs[i].nrcpts = 3;
+			jobs[i].rc = 12345;
+			jobs[i].loop_thread = uv_thread_self();
+			CHECK_RC(store_run(st, &loop, job_work, job_done,
+			    &jobs[i]), 0);
+		}
+		CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+		for (int i = 0; i < NJOBS; i++) {
+			CHECK(jobs[i].done == 1 && jobs[i].rc == 0);
+			if (jobs[i].rc != 0)
+				fprintf(stderr, "  job %d: %s\n", i,
+				    cm_errname(jobs[i].rc));
+			/* carol's uids follow the first seven */
+			CHECK(jobs[i].uids[i % 2 ? 0 : 2] >= 3 + NJOBS);
+			CHECK(jobs[i].uids[0] > 0 && jobs[i].uids[1] > 0);
+		}
+	}
 
 	/* A killed backend: after a second of idleness the pool pings,
 	 * reconnects and the request succeeds. */
