@@ -4,8 +4,6 @@ the fetched bytes with what was sent."""
 
 import re
 import smtplib
-from email.parser import BytesHeaderParser
-from email import policy
 
 import imapval
 
@@ -102,11 +100,34 @@ def diff_at(a, b):
                b[max(0, i - 20):i + 40]))
 
 
+_CT_RE = re.compile(rb'^content-type[ \t]*:(.*)$', re.I)
+_TYPE_RE = re.compile(rb'^[ \t]*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*/[ \t]*'
+                      rb'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*(;|\(|$)')
+
+
 def declared_type(msg):
-    """The top-level Content-Type (type, subtype) as RFC 2045 reads it:
-    text/plain when missing or unparsable."""
-    h = BytesHeaderParser(policy=policy.compat32).parsebytes(msg)
-    return tuple(h.get_content_type().split('/', 1))
+    """The top-level Content-Type (type, subtype), lower-case, read the way
+    lenient MIME parsers (Dovecot's, for one) read it: the first
+    Content-Type field anywhere in the header block (up to the first empty
+    line), unfolded; when there is none or its value is not type/subtype,
+    RFC 2045's default text/plain."""
+    lines = msg.split(b'\r\n')
+    for i, line in enumerate(lines):
+        if line == b'':
+            break
+        m = _CT_RE.match(line)
+        if not m:
+            continue
+        value = m.group(1)
+        for cont in lines[i + 1:]:
+            if cont[:1] not in (b' ', b'\t'):
+                break
+            value += b' ' + cont.strip()
+        t = _TYPE_RE.match(value)
+        if t:
+            return (t.group(1).decode().lower(), t.group(2).decode().lower())
+        break
+    return ('text', 'plain')
 
 
 def verify_fetched(it, expected):

@@ -5,13 +5,15 @@
   byte-equal after the Received field.
 - mbsync pulls alice's INBOX into a Maildir (config written here): no
   error, one file per message of the INBOX, each byte-equal to the IMAP
-  BODY[] of its UID (mbsync stores Maildir files with LF line ends).
+  BODY[] of its UID (mbsync stores Maildir files with LF line ends and
+  adds an X-TUID field, which the comparison removes).
 - mutt (in a pseudo-terminal made by script(1)) opens alice's INBOX over
   IMAP and pipes the first message to a file: it must be that message.
 """
 
 import os
 import random
+import re
 import shutil
 import subprocess
 
@@ -91,6 +93,7 @@ def test_mbsync(fx):
     base = os.path.join(fx.dir, 'mbsync')
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(os.path.join(base, 'state'))
+    os.makedirs(os.path.join(base, 'mail'))
     rc_path = os.path.join(base, 'mbsyncrc')
     with open(rc_path, 'w') as f:
         f.write('IMAPAccount alice\nHost 127.0.0.1\nPort %d\nUser %s\nPass %s\n'
@@ -106,6 +109,8 @@ def test_mbsync(fx):
     if rc != 0:
         raise AssertionError('mbsync exited %d:\n%s' % (rc, (out + err)[-2000:]))
     for line in (out + err).splitlines():
+        if 'sent in the clear' in line:    # no TLS yet: expected on loopback
+            continue
         if 'error' in line.lower() or 'warning' in line.lower():
             raise AssertionError('mbsync printed: %s' % line)
     files = {}
@@ -127,6 +132,8 @@ def test_mbsync(fx):
         with open(path, 'rb') as f:
             data = f.read()
         want = msgs[uid]
+        # mbsync adds its own tracking field at the end of the header.
+        data = re.sub(rb'(?m)^X-TUID: [!-~]+\r?\n', b'', data, count=1)
         if data != want and data != want.replace(b'\r\n', b'\n'):
             bad.append('UID %d: ' % uid + mailutil.diff_at(want.replace(b'\r\n', b'\n'), data))
     if bad:
@@ -140,7 +147,7 @@ def test_mutt(fx):
     user = 'alice@example.test'
     base = os.path.join(fx.dir, 'mutt')
     shutil.rmtree(base, ignore_errors=True)
-    os.makedirs(base)
+    os.makedirs(os.path.join(base, 'Mail'))     # else mutt asks to create ~/Mail
     out = os.path.join(base, 'piped.eml')
     muttrc = os.path.join(base, 'muttrc')
     with open(muttrc, 'w') as f:
@@ -152,8 +159,10 @@ def test_mutt(fx):
                 'set imap_passive=yes\nset timeout=30\n'
                 % (user, capfix.USERS[user]))
     url = 'imap://%s@127.0.0.1:%d/INBOX' % (user.replace('@', '%40'), fx.imap_port)
-    cmd = ('mutt -n -F %s -f %s -e "push <first-entry><pipe-message>cat\\ >\\ %s<enter><quit>"'
-           % (muttrc, url, out))
+    push = os.path.join(base, 'push.rc')
+    with open(push, 'w') as f:
+        f.write('push "<first-entry><pipe-message>cat > %s<enter><quit>"\n' % out)
+    cmd = "mutt -n -F %s -f %s -e 'source %s'" % (muttrc, url, push)
     m = fx.imap(user)
     try:
         first = mailutil.fetch(m, mailutil.uids(m)[0], '(UID BODY.PEEK[])')['BODY[]']
