@@ -232,6 +232,10 @@ static int cmd_domain(struct store_conn *db, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[0], "add") == 0) {
 		char safe[260];
 
+		/* lower-case (ASCII) for the messages; SQL does it anyway */
+		for (char *c = argv[1]; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
 		snprintf(what, sizeof what, "domain %s",
 		    log_safe(safe, sizeof safe, argv[1], strlen(argv[1])));
 		rc = store_domain_add(db, argv[1]);

@@ -37,3 +37,7 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
 	$(OPENSSL_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_LDADD)
+
+# capmailctl's commands, messages and exit codes (same database variable).
+TESTS += store/test-capmailctl.sh
+EXTRA_DIST += store/test-capmailctl.sh

@@ -1,0 +1,168 @@
+#!/bin/sh
+# test-capmailctl.sh: capmailctl's commands, messages and exit codes
+# against the PostgreSQL named by CAPMAIL_TEST_DB (a keyword=value libpq
+# string, as tests/run-tests exports it). Skips (77) without it or
+# without psql. Works in its own database, capmail_test_ctl, made afresh
+# and dropped again when every check passed. Run from the top build
+# folder (make check does).
+set -u
+
+CTL=./store/capmailctl
+DBNAME=capmail_test_ctl
+
+if [ -z "${CAPMAIL_TEST_DB:-}" ]; then
+	echo "test-capmailctl: CAPMAIL_TEST_DB not set; skipped"
+	exit 77
+fi
+case $CAPMAIL_TEST_DB in
+*://*) echo "test-capmailctl: CAPMAIL_TEST_DB is a URI; skipped"; exit 77 ;;
+esac
+if ! command -v psql >/dev/null 2>&1; then
+	echo "test-capmailctl: no psql; skipped"
+	exit 77
+fi
+if [ ! -x "$CTL" ]; then
+	echo "test-capmailctl: $CTL not built" >&2
+	exit 99
+fi
+
+PGOPTIONS='-c client_min_messages=warning'
+export PGOPTIONS
+psql -X -q "$CAPMAIL_TEST_DB" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" \
+	-c "CREATE DATABASE $DBNAME" >/dev/null || exit 99
+DB="$CAPMAIL_TEST_DB dbname=$DBNAME"
+
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# run WANT_STATUS [stdin-file] -- capmailctl arguments...
+# leaves stdout in $tmp/out and stderr in $tmp/err
+run() {
+	want=$1; shift
+	input=/dev/null
+	if [ "$1" != "--" ]; then input=$1; shift; fi
+	shift
+	"$CTL" "$@" <"$input" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" = "$want" ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL: capmailctl $*: exit $got, want $want" >&2
+		sed 's/^/  stderr: /' "$tmp/err" >&2
+	fi
+}
+# expect FILE TEXT: the file is exactly TEXT plus a newline ("": empty)
+expect() {
+	if [ -n "$2" ]; then printf '%s\n' "$2"; fi >"$tmp/want"
+	if cmp -s "$tmp/want" "$tmp/$1"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL: $1 is not '$2':" >&2
+		sed 's/^/  | /' "$tmp/$1" >&2
+	fi
+}
+expect_grep() {
+	if grep -q -- "$2" "$tmp/$1"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL: $1 does not contain '$2':" >&2
+		sed 's/^/  | /' "$tmp/$1" >&2
+	fi
+}
+pw() { printf '%s\n' "$1" >"$tmp/pw"; echo "$tmp/pw"; }
+
+# usage errors: 2, before any connection is tried
+run 2 --
+run 2 -- -d "$DB" db
+run 2 -- -d "$DB" db bogus
+run 2 -- -d "$DB" user add a@example.test secret
+run 2 -- -d "$DB" frobnicate list
+run 2 -- -x db version
+run 2 -- -d "host=/nonexistent port=1" db bogus
+
+run 0 -- -d "$DB" db version
+expect out "0"
+run 0 -- -d "$DB" db init
+expect out "schema version 1 (1 migration applied)"
+run 1 -- -d "$DB" db init
+expect err "capmailctl: database already initialised (schema version 1); use 'db migrate'"
+run 0 -- -d "$DB" db migrate
+expect out "schema version 1 (0 migrations applied)"
+run 0 -- -d "$DB" db version
+expect out "1"
+
+run 0 -- -d "$DB" domain add Example.TEST
+run 1 -- -d "$DB" domain add example.test
+expect err "capmailctl: domain example.test: already exists"
+run 1 -- -d "$DB" domain add "bad domain"
+expect err "capmailctl: domain bad domain: not a valid domain name"
+run 0 -- -d "$DB" domain add other.test
+run 0 -- -d "$DB" domain list
+printf 'example.test\nother.test\n' >"$tmp/want2"
+if cmp -s "$tmp/want2" "$tmp/out"; then passed=$((passed + 1)); else
+	failed=$((failed + 1)); echo "FAIL: domain list" >&2; fi
+
+run 0 "$(pw secret-a)" -- -d "$DB" user add Alice@Example.Test
+expect err ""
+run 1 "$(pw other)" -- -d "$DB" user add alice@example.test
+expect err "capmailctl: user alice@example.test: already exists"
+run 1 "$(pw x)" -- -d "$DB" user add bob@nowhere.test
+expect err "capmailctl: domain nowhere.test: does not exist (add it with 'domain add nowhere.test')"
+run 1 "$(pw x)" -- -d "$DB" user add "not an address"
+expect err "capmailctl: not an address: not a valid address"
+run 1 "$(pw x)" -- -d "$DB" user add a@@example.test
+run 1 -- -d "$DB" user add bob@example.test
+expect err "capmailctl: no password on standard input"
+run 1 "$(pw '')" -- -d "$DB" user add bob@example.test
+expect err "capmailctl: empty password"
+run 0 "$(pw secret-b)" -- -d "$DB" user add bob@other.test
+run 0 -- -d "$DB" user list
+printf 'alice@example.test\nbob@other.test\n' >"$tmp/want2"
+if cmp -s "$tmp/want2" "$tmp/out"; then passed=$((passed + 1)); else
+	failed=$((failed + 1)); echo "FAIL: user list" >&2; fi
+# the hash is yescrypt, not the password
+psql -X -At "$DB" -c "SELECT password_hash LIKE '\$y\$%' AND position('secret-a' in password_hash) = 0 FROM principals WHERE address = 'alice@example.test'" >"$tmp/out"
+expect out "t"
+# five mailboxes each
+psql -X -At "$DB" -c "SELECT count(*) FROM mailboxes" >"$tmp/out"
+expect out "10"
+
+psql -X -At "$DB" -c "SELECT password_hash FROM principals WHERE address = 'alice@example.test'" >"$tmp/h1"
+run 0 "$(pw new-secret)" -- -d "$DB" user passwd ALICE@example.test
+psql -X -At "$DB" -c "SELECT password_hash FROM principals WHERE address = 'alice@example.test'" >"$tmp/h2"
+if cmp -s "$tmp/h1" "$tmp/h2"; then failed=$((failed + 1)); echo "FAIL: passwd kept the hash" >&2
+else passed=$((passed + 1)); fi
+run 1 "$(pw x)" -- -d "$DB" user passwd nobody@example.test
+expect err "capmailctl: user nobody@example.test: no such user"
+
+run 0 -- -d "$DB" grant list alice@example.test
+expect out ""
+run 1 -- -d "$DB" grant list nobody@example.test
+expect err "capmailctl: user nobody@example.test: no such user"
+
+# the config file's database key; -d wins over it
+printf 'database = %s\n' "$DB" >"$tmp/ok.conf"
+run 0 -- -c "$tmp/ok.conf" user list
+expect_grep out "bob@other.test"
+printf 'database = host=/nonexistent port=1\n' >"$tmp/dead.conf"
+run 0 -- -c "$tmp/dead.conf" -d "$DB" domain list
+run 1 -- -c "$tmp/dead.conf" domain list
+expect_grep err "^capmailctl: database: "
+printf 'no_such_key = 1\n' >"$tmp/bad.conf"
+run 1 -- -c "$tmp/bad.conf" domain list
+expect_grep err "bad.conf:1"
+run 1 -- -c "$tmp/missing.conf" domain list
+
+# nothing listens: a clear error, exit 1
+run 1 -- -d "host=127.0.0.1 port=1 connect_timeout=3 dbname=x" user list
+expect_grep err "^capmailctl: database: "
+
+if [ "$failed" = 0 ]; then
+	psql -X -q "$CAPMAIL_TEST_DB" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null
+fi
+echo "test-capmailctl: $passed passed, $failed failed"
+[ "$failed" = 0 ]
