@@ -41,3 +41,6 @@ tests_unit_test_store_LDADD = $(STORE_LDADD)
 # capmailctl's commands, messages and exit codes (same database variable).
 TESTS += store/test-capmailctl.sh
 EXTRA_DIST += store/test-capmailctl.sh
+
+# Later fragments (gateway, imapd) append their pages with +=.
+dist_man8_MANS = doc/capmailctl.8
