@@ -691,6 +691,22 @@ static void test_run(const int64_t ids[3])
 		}
 	}
 
+	/* the pool never opened more than its two connections */
+	{
+		struct store_conn *admin = store_connect(conninfo, NULL, 0);
+
+		CHECK(admin != NULL);
+		if (admin != NULL) {
+			int64_t n = q_int(admin, "SELECT count(*) FROM"
+			    " pg_stat_activity WHERE datname ="
+			    " current_database() AND pid <> pg_backend_pid()"
+			    " AND backend_type = 'client backend'", 0, NULL);
+
+			CHECK(n >= 1 && n <= 2);
+			store_disconnect(&admin);
+		}
+	}
+
 	/* A killed backend: after a second of idleness the pool pings,
 	 * reconnects and the request succeeds. */
 	{
