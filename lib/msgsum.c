@@ -57,6 +57,7 @@
 
 #define MSGSUM_MAX_FIELD	(1024 * 1024)	/* longest value given to libetpan */
 #define MSGSUM_MAX_PARENS	64		/* deepest ( nesting given to it */
+#define MSGSUM_MAX_BOUNDARY	80		/* significant boundary bytes */
 #define MSGSUM_MAX_RENDER	((size_t)256 * 1024 * 1024)
 
 enum fld {
@@ -130,9 +131,9 @@ dup_upper(const char *s)
 }
 
 /*
- * Unfold a raw header value: line breaks and the white space after them
- * become one space; leading and trailing white space goes. Returns a
- * malloc'd string (its length in *len_r), or NULL without memory.
+ * Unfold a raw header value (RFC 5322 section 2.2.3: the line breaks go,
+ * the white space after them stays); leading and trailing white space goes.
+ * Returns a malloc'd string (its length in *len_r), or NULL without memory.
  */
 static char *
 unfold(const char *d, const struct range *r, size_t *len_r)
@@ -143,27 +144,49 @@ unfold(const char *d, const struct range *r, size_t *len_r)
 
 	if (out == NULL)
 		return NULL;
-	while (s < e && (is_wsp(*s) || *s == '\r' || *s == '\n'))
-		s++;
-	while (s < e) {
-		if (*s == '\r' && s + 1 < e && s[1] == '\n') {
-			s++;
+	for (; s < e; s++) {
+		if (*s == '\n' || (*s == '\r' && s + 1 < e && s[1] == '\n'))
 			continue;
-		}
-		if (*s == '\n') {
-			s++;
-			while (s < e && is_wsp(*s))
-				s++;
-			out[n++] = ' ';
+		if (n == 0 && is_wsp(*s))
 			continue;
-		}
-		out[n++] = *s++;
+		out[n++] = *s;
 	}
 	while (n > 0 && (is_wsp(out[n - 1]) || out[n - 1] == '\r'))
 		n--;
 	out[n] = '\0';
 	*len_r = n;
 	return out;
+}
+
+/* Replace RFC 5322 comments (outside quoted strings) by a space, in
+ * place; libetpan's address parser copes with far less than RFC 5322's
+ * obsolete syntax allows, and comments carry nothing ENVELOPE needs. */
+static void
+strip_comments(char *v, size_t len)
+{
+	int depth = 0;
+	bool quoted = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = v[i];
+		if (ch == '\\' && i + 1 < len && (quoted || depth > 0)) {
+			if (depth > 0)
+				v[i] = v[i + 1] = ' ';
+			i++;
+			continue;
+		}
+		if (depth == 0 && ch == '"')
+			quoted = !quoted;
+		else if (!quoted && ch == '(')
+			depth++;
+		else if (!quoted && ch == ')' && depth > 0) {
+			depth--;
+			v[i] = ' ';
+			continue;
+		}
+		if (depth > 0)
+			v[i] = ' ';
+	}
 }
 
 /* Whether a value may be handed to libetpan (see the top of the file). */
@@ -334,6 +357,83 @@ ct_type_name(struct mailmime_type *t)
 	return NULL;
 }
 
+/* If `name` is an RFC 2231 section "base*N" or "base*N*": the length of
+ * base, N in *sec_r and whether it is extended in *ext_r; else 0. */
+static size_t
+rfc2231_section(const char *name, unsigned *sec_r, bool *ext_r)
+{
+	const char *star = strchr(name, '*');
+	const char *p;
+	unsigned sec = 0;
+
+	if (star == NULL || star == name || !isdigit((unsigned char)star[1]))
+		return 0;
+	for (p = star + 1; isdigit((unsigned char)*p) && sec < 10000; p++)
+		sec = sec * 10 + (unsigned)(*p - '0');
+	if (*p == '*')
+		*ext_r = true, p++;
+	else
+		*ext_r = false;
+	if (*p != '\0')
+		return 0;
+	*sec_r = sec;
+	return (size_t)(star - name);
+}
+
+/* One body-fld-param member pair; RFC 2231 continuations ("name*0",
+ * "name*1", ...) are joined into one "name" (or "name*" when the value is
+ * in the extended charset'lang'%XX form, which clients decode). */
+static int
+render_param(struct buf *b, clist *params, struct mailmime_parameter *p,
+    bool *any)
+{
+	unsigned sec;
+	bool extended;
+	size_t blen = rfc2231_section(p->pa_name, &sec, &extended);
+	struct buf v;
+	int r;
+
+	if (blen == 0) {
+		if ((r = buf_addstr(b, *any ? " " : "(")) < 0 ||
+		    (r = imap_astring_render_cstr(b, p->pa_name)) < 0 ||
+		    (r = buf_addc(b, ' ')) < 0)
+			return r;
+		*any = true;
+		return imap_astring_render_cstr(b, p->pa_value);
+	}
+	if (sec != 0)
+		return 0;	/* rendered with its section 0 */
+	buf_init(&v, MSGSUM_MAX_FIELD);
+	r = 0;
+	for (unsigned want = 0; r == 0; want++) {
+		bool found = false;
+		for (clistiter *it = clist_begin(params); it != NULL;
+		    it = clist_next(it)) {
+			struct mailmime_parameter *q = clist_content(it);
+			unsigned qs;
+			bool qe;
+			if (q->pa_name == NULL || q->pa_value == NULL ||
+			    rfc2231_section(q->pa_name, &qs, &qe) != blen ||
+			    qs != want ||
+			    strncasecmp(q->pa_name, p->pa_name, blen) != 0)
+				continue;
+			extended = extended || qe;
+			r = buf_addstr(&v, q->pa_value);
+			found = true;
+			break;
+		}
+		if (!found)
+			break;
+	}
+	if (r == 0 && (r = buf_addstr(b, *any ? " " : "(")) == 0 &&
+	    (r = imap_astring_render(b, p->pa_name, blen + extended)) == 0 &&
+	    (r = buf_addc(b, ' ')) == 0)
+		r = imap_astring_render(b, v.data != NULL ? v.data : "", v.len);
+	*any = true;
+	buf_free(&v);
+	return r;
+}
+
 /* body-fld-param from a Content-Type's parameters; text gets a charset. */
 static int
 render_params(struct buf *b, struct mailmime_content *ct, bool text)
@@ -347,28 +447,17 @@ render_params(struct buf *b, struct mailmime_content *ct, bool text)
 			struct mailmime_parameter *p = clist_content(it);
 			if (p->pa_name == NULL || p->pa_value == NULL)
 				continue;
-			char *name = strdup(p->pa_name);
-			if (name == NULL)
-				return CM_ENOMEM;
-			for (char *q = name; *q != '\0'; q++)
-				*q = (char)tolower((unsigned char)*q);
-			if (strcmp(name, "charset") == 0)
+			if (strcasecmp(p->pa_name, "charset") == 0)
 				charset = true;
-			r = buf_addstr(b, any ? " " : "(");
-			if (r == 0)
-				r = imap_astring_render_cstr(b, name);
-			if (r == 0)
-				r = buf_addc(b, ' ');
-			if (r == 0)
-				r = imap_astring_render_cstr(b, p->pa_value);
-			free(name);
-			any = true;
+			r = render_param(b, ct->ct_parameters, p, &any);
 		}
 	}
-	if (r == 0 && text && !charset)
+	if (r < 0)
+		return r;
+	if (text && !charset)
 		r = buf_addstr(b, any ? " \"charset\" \"us-ascii\"" :
 		    "(\"charset\" \"us-ascii\"");
-	else if (r == 0 && !any)
+	else if (!any)
 		return buf_addstr(b, "NIL");
 	if (r == 0)
 		r = buf_addc(b, ')');
@@ -429,8 +518,12 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 	if (n->multipart && ct != NULL && at_eoh) {
 		const char *bv = ct_param(ct, "boundary");
 		if (bv != NULL && *bv != '\0') {
-			n->boundary = strdup(bv);
+			/* RFC 2046 allows 70; longer ones count by their
+			 * first MSGSUM_MAX_BOUNDARY bytes, as in Dovecot */
 			n->boundary_len = strlen(bv);
+			if (n->boundary_len > MSGSUM_MAX_BOUNDARY)
+				n->boundary_len = MSGSUM_MAX_BOUNDARY;
+			n->boundary = strndup(bv, n->boundary_len);
 		}
 	}
 	if (ct != NULL)
@@ -468,7 +561,6 @@ scan_header(struct ctx *c)
 			}
 			n->body_off = hend;
 			content_type(c, n, false);
-			n->opaque = n->opaque || n->multipart || n->message;
 			delimiter(c, b, p, hend);
 			return;
 		}
@@ -512,6 +604,18 @@ scan_header(struct ctx *c)
 	content_type(c, n, eoh);
 	if (c->err != 0)
 		return;
+	if (eoh && n->parent != NULL && n->parent->multipart &&
+	    !(n->multipart && n->boundary != NULL && !n->opaque)) {
+		/* a MIME part whose blank line is followed by a delimiter:
+		 * the blank line's [CR]LF is the one before the delimiter
+		 * and the body is empty (what Dovecot's BODY[n.MIME] shows) */
+		struct bnd *b = boundary_at(c, hend);
+		if (b != NULL) {
+			n->body_off = p;
+			delimiter(c, b, hend, p);
+			return;
+		}
+	}
 	if (n->opaque || c->pos >= c->len) {
 		/* described as a leaf */
 	} else if (n->multipart && n->boundary != NULL) {
@@ -614,8 +718,9 @@ render_mailbox(struct buf *b, struct mailimf_mailbox *mb)
 	    (r = buf_addstr(b, " NIL ")) < 0)
 		return r;
 	if (at == NULL) {
+		/* host NIL would mean group syntax; Dovecot's marker */
 		if ((r = imap_astring_render_cstr(b, mb->mb_addr_spec)) < 0 ||
-		    (r = buf_addstr(b, " NIL")) < 0)
+		    (r = buf_addstr(b, " \"MISSING_DOMAIN\"")) < 0)
 			return r;
 	} else {
 		if ((r = imap_astring_render(b, mb->mb_addr_spec,
@@ -641,6 +746,7 @@ render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
 		return 0;
 	if ((v = unfold(c->d, &n->f[f], &vlen)) == NULL)
 		return CM_ENOMEM;
+	strip_comments(v, vlen);
 	if (vlen == 0 || !etpan_safe(v, vlen) ||
 	    mailimf_address_list_parse(v, vlen, &idx, &al) != MAILIMF_NO_ERROR)
 		al = NULL;
@@ -825,11 +931,13 @@ render_disposition(struct ctx *c, struct buf *b, struct node *n)
 	return r;
 }
 
+/* Content-Language (RFC 3282): a comma-separated list of tags. libetpan's
+ * mailmime_language_parse() returns no tags for "en-US", so it is split
+ * here. */
 static int
 render_language(struct ctx *c, struct buf *b, struct node *n)
 {
-	struct mailmime_language *lang = NULL;
-	size_t vlen, idx = 0;
+	size_t vlen, i = 0;
 	char *v;
 	int r = 0;
 	bool any = false;
@@ -838,22 +946,23 @@ render_language(struct ctx *c, struct buf *b, struct node *n)
 		return buf_addstr(b, "NIL");
 	if ((v = unfold(c->d, &n->f[F_CLANG], &vlen)) == NULL)
 		return CM_ENOMEM;
-	if (!etpan_safe(v, vlen) || mailmime_language_parse(v, vlen, &idx,
-	    &lang) != MAILIMF_NO_ERROR)
-		lang = NULL;
-	free(v);
-	if (lang == NULL)
-		return buf_addstr(b, "NIL");
-	for (clistiter *it = clist_begin(lang->lg_list); it != NULL && r == 0;
-	    it = clist_next(it)) {
+	strip_comments(v, vlen);
+	while (i < vlen && r == 0) {
+		while (i < vlen && (is_wsp(v[i]) || v[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < vlen && !is_wsp(v[i]) && v[i] != ',')
+			i++;
+		if (i == start)
+			break;
 		r = buf_addstr(b, any ? " " : "(");
 		if (r == 0)
-			r = imap_astring_render_cstr(b, clist_content(it));
+			r = imap_astring_render(b, v + start, i - start);
 		any = true;
 	}
+	free(v);
 	if (r == 0)
 		r = buf_addstr(b, any ? ")" : "NIL");
-	mailmime_language_free(lang);
 	return r;
 }
 
@@ -870,8 +979,13 @@ count_lines(const char *d, size_t from, size_t to)
 	return lines;
 }
 
+/* what a multipart without parts or a message/rfc822 without a message
+ * is described as (as Dovecot does) */
 static const char empty_body[] =
     "(\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)";
+static const char empty_body_ext[] =
+    "(\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 "
+    "NIL NIL NIL NIL)";
 
 static int
 render_body(struct ctx *c, struct buf *b, struct node *n, bool ext)
@@ -881,7 +995,8 @@ render_body(struct ctx *c, struct buf *b, struct node *n, bool ext)
 	if (n->multipart && !n->opaque) {
 		if ((r = buf_addc(b, '(')) < 0)
 			return r;
-		if (n->child == NULL && (r = buf_addstr(b, empty_body)) < 0)
+		if (n->child == NULL && (r = buf_addstr(b, ext ?
+		    empty_body_ext : empty_body)) < 0)
 			return r;
 		for (struct node *k = n->child; k != NULL; k = k->next)
 			if ((r = render_body(c, b, k, ext)) < 0)
@@ -929,7 +1044,8 @@ render_body(struct ctx *c, struct buf *b, struct node *n, bool ext)
 			    (r = render_body(c, b, m, ext)) < 0)
 				return r;
 		} else if ((r = buf_addstr(b, "(NIL NIL NIL NIL NIL NIL NIL NIL "
-		    "NIL NIL) ")) < 0 || (r = buf_addstr(b, empty_body)) < 0) {
+		    "NIL NIL) ")) < 0 || (r = buf_addstr(b, ext ?
+		    empty_body_ext : empty_body)) < 0) {
 			return r;
 		}
 		if ((r = buf_printf(b, " %zu", count_lines(c->d, n->body_off,
