@@ -883,12 +883,21 @@ render_disposition(struct ctx *c, struct buf *b, struct node *n)
 			r = buf_addc(b, ' ');
 		break;
 	}
-	for (clistiter *it = dsp->dsp_parms != NULL ?
-	    clist_begin(dsp->dsp_parms) : NULL; it != NULL && r == 0;
+	/* as name/value pairs, so that RFC 2231 sections are joined */
+	struct mailmime_parameter *pv = NULL;
+	clist *pl = clist_new();
+	size_t np = dsp->dsp_parms != NULL ? (size_t)clist_count(dsp->dsp_parms) :
+	    0;
+	char (*num)[32] = NULL;
+	if (pl == NULL || (np > 0 && ((pv = calloc(np, sizeof(*pv))) == NULL ||
+	    (num = calloc(np, sizeof(*num))) == NULL)))
+		r = CM_ENOMEM;
+	size_t k = 0;
+	for (clistiter *it = dsp->dsp_parms != NULL && r == 0 ?
+	    clist_begin(dsp->dsp_parms) : NULL; it != NULL && k < np;
 	    it = clist_next(it)) {
 		struct mailmime_disposition_parm *p = clist_content(it);
-		const char *name = NULL, *val = NULL;
-		char num[32];
+		char *name = NULL, *val = NULL;
 		switch (p->pa_type) {
 		case MAILMIME_DISPOSITION_PARM_FILENAME:
 			name = "filename", val = p->pa_data.pa_filename;
@@ -904,8 +913,9 @@ render_disposition(struct ctx *c, struct buf *b, struct node *n)
 			name = "read-date", val = p->pa_data.pa_read_date;
 			break;
 		case MAILMIME_DISPOSITION_PARM_SIZE:
-			snprintf(num, sizeof(num), "%zu", p->pa_data.pa_size);
-			name = "size", val = num;
+			snprintf(num[k], sizeof(num[k]), "%zu",
+			    p->pa_data.pa_size);
+			name = "size", val = num[k];
 			break;
 		default:
 			if (p->pa_data.pa_parameter != NULL) {
@@ -916,15 +926,21 @@ render_disposition(struct ctx *c, struct buf *b, struct node *n)
 		}
 		if (name == NULL || val == NULL)
 			continue;
-		r = buf_addstr(b, any ? " " : "(");
-		if (r == 0)
-			r = imap_astring_render_cstr(b, name);
-		if (r == 0)
-			r = buf_addc(b, ' ');
-		if (r == 0)
-			r = imap_astring_render_cstr(b, val);
-		any = true;
+		pv[k].pa_name = name;
+		pv[k].pa_value = val;
+		if (clist_append(pl, &pv[k]) < 0) {
+			r = CM_ENOMEM;
+			break;
+		}
+		k++;
 	}
+	for (clistiter *it = r == 0 ? clist_begin(pl) : NULL;
+	    it != NULL && r == 0; it = clist_next(it))
+		r = render_param(b, pl, clist_content(it), &any);
+	if (pl != NULL)
+		clist_free(pl);
+	free(pv);
+	free(num);
 	if (r == 0)
 		r = buf_addstr(b, any ? "))" : "NIL)");
 	mailmime_disposition_free(dsp);
