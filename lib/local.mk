@@ -5,7 +5,9 @@ lib_libcapmail_a_SOURCES = \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \
 	lib/errors.c lib/errors.h \
+	lib/imapstr.c lib/imapstr.h \
 	lib/log.c lib/log.h \
+	lib/msgsum.c lib/msgsum.h \
 	lib/privdrop.c lib/privdrop.h
 lib_libcapmail_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
 
