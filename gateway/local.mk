@@ -27,5 +27,5 @@ tests_fuzz_fuzz_smtp_SOURCES = tests/fuzz/fuzz-smtp.c tests/fuzz/standalone.c
 tests_fuzz_fuzz_smtp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/gateway
 tests_fuzz_fuzz_smtp_LDADD = gateway/libsmtp.a lib/libcapmail.a \
 	$(LIBUV_LIBS) $(LIBETPAN_LIBS) $(OPENSSL_LIBS)
-EXTRA_DIST += tests/fuzz/replay-smtp.sh tests/fuzz/seeds/smtp \
+EXTRA_DIST += tests/fuzz/replay-smtp.sh tests/fuzz/smtp.dict tests/fuzz/seeds/smtp \
 	tests/smtp/run-transcripts.py tests/smtp

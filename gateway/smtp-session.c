@@ -359,6 +359,10 @@ check_rcpt(struct smtp_session *s, const struct smtp_line *l)
 		return -1;
 	}
 	if (s->tx.nrcpts >= s->gw->max_recipients) {
+		char tmp[SMTP_ADDR_SIZE + 8];
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=452 "
+		    "reason=too-many-recipients", safe(tmp, sizeof tmp,
+		    p->addr, strlen(p->addr)));
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		return -1;
 	}
