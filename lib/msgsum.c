@@ -132,7 +132,8 @@ dup_upper(const char *s)
 
 /*
  * Unfold a raw header value (RFC 5322 section 2.2.3: the line breaks go,
- * the white space after them stays); leading and trailing white space goes.
+ * the white space after them stays); leading and trailing white space goes
+ * and NUL becomes 0x80.
  * Returns a malloc'd string (its length in *len_r), or NULL without memory.
  */
 static char *
@@ -149,7 +150,8 @@ unfold(const char *d, const struct range *r, size_t *len_r)
 			continue;
 		if (n == 0 && is_wsp(*s))
 			continue;
-		out[n++] = *s;
+		/* NUL as 0x80 (as Dovecot does): renderings are C strings */
+		out[n++] = *s != '\0' ? *s : (char)0x80;
 	}
 	while (n > 0 && (is_wsp(out[n - 1]) || out[n - 1] == '\r'))
 		n--;
