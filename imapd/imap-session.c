@@ -1,0 +1,567 @@
+/*
+ * imap-session: see imap-session.h. The conn callbacks are the only event
+ * entry points: accepted (greeting), input (parse, dispatch), timeout
+ * (BYE), closed (free). Store work comes back through job_done().
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "imap-commands.h"
+#include "imap-session.h"
+#include "imap-util.h"
+#include "log.h"
+#include "store.h"
+
+static const char *const state_names[] = {
+	[IMAP_STATE_NOAUTH] = "not-authenticated",
+	[IMAP_STATE_AUTH] = "authenticated",
+	[IMAP_STATE_SELECTED] = "selected",
+	[IMAP_STATE_LOGOUT] = "logout",
+};
+
+void
+imap_session_set_state(struct imap_session *s, enum imap_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug(s->c->id, "imap state %s -> %s", state_names[s->state],
+	    state_names[st]);
+	s->state = st;
+}
+
+void
+imap_send(struct imap_session *s, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	int rc;
+
+	if (conn_closing(s->c))
+		return;
+	buf_init(&b, s->d->max_line + 1024);
+	va_start(ap, fmt);
+	rc = buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		rc = buf_add(&b, "\r\n", 2);
+	if (rc == 0)
+		conn_write(s->c, b.data, b.len);
+	else
+		log_error(s->c->id, "imap response too large, dropped");
+	buf_free(&b);
+}
+
+static void
+view_free(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->nmsgs; i++)
+		free(s->msgs[i].flags);
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->capmsgs = 0;
+	free(s->mbox_name);
+	s->mbox_name = NULL;
+	s->mbox_id = 0;
+}
+
+void
+imap_session_unselect(struct imap_session *s)
+{
+	view_free(s);
+	if (s->state == IMAP_STATE_SELECTED)
+		imap_session_set_state(s, IMAP_STATE_AUTH);
+}
+
+/* Index of uid in the view, or -1. */
+static long
+view_find(const struct imap_session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->nmsgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->msgs[mid].uid == uid)
+			return (long)mid;
+		if (s->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void
+imap_session_set_flags(struct imap_session *s, uint32_t uid,
+    const char *flags)
+{
+	long i = view_find(s, uid);
+	char *f;
+
+	if (i < 0 || strcmp(s->msgs[i].flags, flags) == 0)
+		return;
+	if ((f = strdup(flags)) == NULL)
+		return;		/* the next poll announces it again */
+	free(s->msgs[i].flags);
+	s->msgs[i].flags = f;
+}
+
+static int
+view_append(struct imap_session *s, uint32_t uid, const char *flags)
+{
+	if (s->nmsgs == s->capmsgs) {
+		size_t nc = s->capmsgs ? s->capmsgs * 2 : 64;
+		struct imap_view_msg *nm = realloc(s->msgs,
+		    nc * sizeof(*nm));
+		if (nm == NULL)
+			return CM_ENOMEM;
+		s->msgs = nm;
+		s->capmsgs = nc;
+	}
+	if ((s->msgs[s->nmsgs].flags = strdup(flags)) == NULL)
+		return CM_ENOMEM;
+	s->msgs[s->nmsgs++].uid = uid;
+	return 0;
+}
+
+static int
+entry_present(const struct imap_job *j, uint32_t uid)
+{
+	size_t lo = 0, hi = j->nview;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (j->view[mid].uid == uid)
+			return 1;
+		if (j->view[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Announce what changed between the client's view and the poll. */
+static void
+apply_view(struct imap_session *s, struct imap_job *j)
+{
+	uint32_t maxold;
+	size_t before;
+
+	if (j->allow_expunge) {
+		for (size_t i = s->nmsgs; i-- > 0;) {
+			if (entry_present(j, s->msgs[i].uid))
+				continue;
+			imap_send(s, "* %zu EXPUNGE", i + 1);
+			free(s->msgs[i].flags);
+			memmove(&s->msgs[i], &s->msgs[i + 1],
+			    (s->nmsgs - i - 1) * sizeof(s->msgs[0]));
+			s->nmsgs--;
+		}
+	}
+	maxold = s->nmsgs > 0 ? s->msgs[s->nmsgs - 1].uid : 0;
+	before = s->nmsgs;
+	for (size_t k = 0; k < j->nview; k++) {
+		const struct store_entry *e = &j->view[k];
+		long i;
+		if (e->uid > maxold) {
+			if (view_append(s, e->uid, e->flags) < 0)
+				break;
+			continue;
+		}
+		if ((i = view_find(s, e->uid)) < 0)
+			continue;	/* an old uid we never saw: skip */
+		if (strcmp(s->msgs[i].flags, e->flags) != 0) {
+			imap_session_set_flags(s, e->uid, e->flags);
+			imap_send(s, "* %ld FETCH (UID %u FLAGS (%s))", i + 1,
+			    e->uid, e->flags);
+		}
+	}
+	if (s->nmsgs != before)
+		imap_send(s, "* %zu EXISTS", s->nmsgs);
+}
+
+/* ---- jobs ---- */
+
+void
+imap_job_init(struct imap_job *j, struct imap_session *s, const char *tag,
+    size_t max_out)
+{
+	size_t tl = strlen(tag);
+
+	j->s = s;
+	if (tl >= sizeof(j->tag))
+		tl = sizeof(j->tag) - 1;
+	memcpy(j->tag, tag, tl);
+	j->tag[tl] = '\0';
+	j->work = NULL;
+	j->reply = NULL;
+	j->user_id = s->user_id;
+	j->mbox_id = s->mbox_id;
+	j->refresh = s->state == IMAP_STATE_SELECTED;
+	j->allow_expunge = 1;
+	j->again = 0;
+	buf_init(&j->out, max_out);
+	snprintf(j->tagged, sizeof(j->tagged), "OK Completed");
+	j->view = NULL;
+	j->nview = 0;
+	j->view_rc = 0;
+}
+
+void
+imap_job_tagged(struct imap_job *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->tagged, sizeof(j->tagged), fmt, ap);
+	va_end(ap);
+}
+
+void
+imap_job_store_error(struct imap_job *j, int rc, const char *what)
+{
+	switch (rc) {
+	case CM_ENOTFOUND:
+		imap_job_tagged(j, "NO [NONEXISTENT] %s: no such mailbox",
+		    what);
+		break;
+	case CM_EEXIST:
+		imap_job_tagged(j, "NO [ALREADYEXISTS] %s: mailbox exists",
+		    what);
+		break;
+	case CM_EINVAL:
+		imap_job_tagged(j, "NO [CANNOT] %s: not allowed for this name",
+		    what);
+		break;
+	case CM_EDBDOWN:
+		imap_job_tagged(j, "NO [UNAVAILABLE] %s: store unavailable,"
+		    " try again later", what);
+		break;
+	case CM_EAUTH:
+		imap_job_tagged(j, "NO [AUTHENTICATIONFAILED] Authentication"
+		    " failed");
+		break;
+	default:
+		imap_job_tagged(j, "NO [SERVERBUG] %s failed: %s", what,
+		    cm_strerror(rc));
+		break;
+	}
+}
+
+static int
+job_work(struct store_conn *db, void *arg)
+{
+	struct imap_job *j = arg;
+	int rc = 0;
+
+	if (j->work != NULL)
+		rc = j->work(db, j);
+	if (j->refresh && !j->again) {
+		store_entries_free(&j->view, j->nview);
+		j->nview = 0;
+		j->view_rc = store_entries_list(db, j->user_id, j->mbox_id,
+		    &j->view, &j->nview, &j->view_uidnext);
+	}
+	return rc;
+}
+
+static void job_done(void *arg, int rc);
+
+static void
+job_finish(struct imap_session *s, struct imap_job *j)
+{
+	struct conn *c = s->c;
+
+	if (!conn_closing(c) && j->refresh && s->state ==
+	    IMAP_STATE_SELECTED && s->mbox_id == j->mbox_id) {
+		if (j->view_rc == 0) {
+			apply_view(s, j);
+		} else if (j->view_rc == CM_ENOTFOUND) {
+			imap_send(s, "* BYE Selected mailbox was deleted");
+			conn_close(c, "mailbox deleted");
+		}
+	}
+	if (!conn_closing(c))
+		imap_send(s, "%s %s", j->tag, j->tagged);
+	s->job = NULL;
+	imap_parser_reset(s->parser);
+	store_entries_free(&j->view, j->nview);
+	buf_free(&j->out);
+	j->free(j);
+	if (s->state == IMAP_STATE_LOGOUT)
+		conn_close(c, "logout");
+	conn_resume(c);
+	conn_release(c);
+}
+
+static void
+job_done(void *arg, int rc)
+{
+	struct imap_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (!conn_closing(s->c)) {
+		if (j->out.len > 0)
+			conn_write(s->c, j->out.data, j->out.len);
+		buf_reset(&j->out);
+		if (j->reply != NULL)
+			j->reply(s, j, rc);
+		else if (rc < 0)
+			imap_job_store_error(j, rc, "Command");
+		if (j->again && !conn_closing(s->c)) {
+			j->again = 0;
+			if (store_run(s->d->store, s->d->loop, job_work,
+			    job_done, j) == 0)
+				return;
+			imap_job_tagged(j, "NO [UNAVAILABLE] Store busy");
+		}
+	}
+	job_finish(s, j);
+}
+
+void
+imap_job_start(struct imap_session *s, struct imap_job *j)
+{
+	s->job = j;
+	conn_pause(s->c);
+	conn_hold(s->c);
+	if (store_run(s->d->store, s->d->loop, job_work, job_done, j) < 0) {
+		imap_job_tagged(j, "NO [UNAVAILABLE] Store unavailable");
+		j->refresh = 0;
+		job_finish(s, j);
+	}
+}
+
+/* ---- sequence sets ---- */
+
+static size_t
+lower_bound(const struct imap_session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->nmsgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+imap_session_resolve(struct imap_session *s, const char *set, size_t len,
+    int uid, uint32_t **seqs_r, uint32_t **uids_r, size_t *n_r)
+{
+	struct imap_seqset ss;
+	size_t n = s->nmsgs, count = 0;
+	long *diff;
+	int rc;
+
+	*seqs_r = *uids_r = NULL;
+	*n_r = 0;
+	if ((rc = imap_seqset_parse(set, len, &ss)) < 0)
+		return rc == CM_ENOMEM ? rc : CM_EPARSE;
+	if ((diff = calloc(n + 1, sizeof(*diff))) == NULL) {
+		imap_seqset_free(&ss);
+		return CM_ENOMEM;
+	}
+	for (size_t k = 0; k < ss.n; k++) {
+		uint32_t lo = ss.r[k].lo, hi = ss.r[k].hi, t;
+		size_t a, b;
+		if (!uid) {
+			if ((lo != IMAP_SEQ_STAR && lo > n) ||
+			    (hi != IMAP_SEQ_STAR && hi > n)) {
+				rc = CM_EINVAL;
+				break;
+			}
+			if (n == 0)
+				continue;
+			if (lo == IMAP_SEQ_STAR)
+				lo = (uint32_t)n;
+			if (hi == IMAP_SEQ_STAR)
+				hi = (uint32_t)n;
+			if (lo > hi) {
+				t = lo;
+				lo = hi;
+				hi = t;
+			}
+			diff[lo - 1]++;
+			diff[hi]--;
+			continue;
+		}
+		if (n == 0)
+			continue;
+		if (lo == IMAP_SEQ_STAR)
+			lo = s->msgs[n - 1].uid;
+		if (hi == IMAP_SEQ_STAR)
+			hi = s->msgs[n - 1].uid;
+		if (lo > hi) {
+			t = lo;
+			lo = hi;
+			hi = t;
+		}
+		a = lower_bound(s, lo);
+		b = hi == UINT32_MAX ? n : lower_bound(s, hi + 1);
+		if (a < b) {
+			diff[a]++;
+			diff[b]--;
+		}
+	}
+	if (rc == 0) {
+		long run = 0;
+		for (size_t i = 0; i < n; i++) {
+			run += diff[i];
+			if (run > 0)
+				count++;
+		}
+		if (count > 0) {
+			*seqs_r = malloc(count * sizeof(uint32_t));
+			*uids_r = malloc(count * sizeof(uint32_t));
+			if (*seqs_r == NULL || *uids_r == NULL)
+				rc = CM_ENOMEM;
+		}
+		run = 0;
+		for (size_t i = 0, o = 0; rc == 0 && i < n; i++) {
+			run += diff[i];
+			if (run > 0) {
+				(*seqs_r)[o] = (uint32_t)(i + 1);
+				(*uids_r)[o++] = s->msgs[i].uid;
+			}
+		}
+		if (rc == 0)
+			*n_r = count;
+	}
+	if (rc < 0) {
+		free(*seqs_r);
+		free(*uids_r);
+		*seqs_r = *uids_r = NULL;
+	}
+	free(diff);
+	imap_seqset_free(&ss);
+	return rc;
+}
+
+/* ---- conn callbacks ---- */
+
+static void
+session_accepted(struct conn *c)
+{
+	struct imapd *d = c->ctx;
+	struct imap_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->parser = imap_parser_new(d->max_line,
+	    d->max_literal)) == NULL) {
+		free(s);
+		conn_writestr(c, "* BYE Out of memory\r\n");
+		conn_close(c, "out of memory");
+		return;
+	}
+	s->c = c;
+	s->d = d;
+	s->state = IMAP_STATE_NOAUTH;
+	c->data = s;
+	conn_printf(c, "* OK [CAPABILITY %s] %s capmail IMAP ready\r\n",
+	    IMAP_CAPABILITIES, d->hostname);
+}
+
+static void
+session_input(struct conn *c)
+{
+	struct imap_session *s = c->data;
+
+	if (s == NULL)
+		return;
+	while (s->job == NULL && !conn_closing(c) && c->in.len > 0) {
+		enum imap_parse_result r;
+		size_t used = 0;
+
+		if (s->auth_cont) {
+			const char *line;
+			size_t len;
+			int lr = conn_line(c, &line, &len, IMAP_MAX_AUTH_LINE);
+			if (lr == CONN_MORE)
+				return;
+			if (lr < 0) {
+				imap_send(s, "* BYE Line too long");
+				conn_close(c, "line too long");
+				return;
+			}
+			s->auth_cont = 0;
+			imap_auth_continue(s, line, len);
+			conn_consume(c, len + 2);
+			continue;
+		}
+		r = imap_parser_feed(s->parser, c->in.data, c->in.len, &used);
+		conn_consume(c, used);
+		switch (r) {
+		case IMAP_PARSE_MORE:
+			return;
+		case IMAP_PARSE_LITERAL:
+			conn_writestr(c, "+ OK\r\n");
+			break;
+		case IMAP_PARSE_ERROR: {
+			const char *tag = imap_parser_tag(s->parser);
+			imap_send(s, "%s BAD %s", tag != NULL ? tag : "*",
+			    imap_parser_error(s->parser));
+			imap_parser_reset(s->parser);
+			if (++s->bad_commands >= IMAP_MAX_BAD_COMMANDS) {
+				imap_send(s, "* BYE Too many bad commands");
+				conn_close(c, "too many errors");
+				return;
+			}
+			break;
+		}
+		case IMAP_PARSE_FATAL:
+			imap_send(s, "* BYE %s", imap_parser_error(s->parser));
+			conn_close(c, "literal too large");
+			return;
+		case IMAP_PARSE_DONE: {
+			size_t n;
+			const struct imap_arg *args = imap_parser_args(
+			    s->parser, &n);
+			if (imap_command_dispatch(s, args, n) == 0) {
+				imap_parser_reset(s->parser);
+				if (s->state == IMAP_STATE_LOGOUT) {
+					conn_close(c, "logout");
+					return;
+				}
+			}
+			break;
+		}
+		}
+	}
+}
+
+static void
+session_timeout(struct conn *c)
+{
+	struct imap_session *s = c->data;
+
+	if (s != NULL)
+		imap_send(s, "* BYE Idle timeout, closing");
+}
+
+static void
+session_closed(struct conn *c)
+{
+	struct imap_session *s = c->data;
+
+	if (s == NULL)
+		return;
+	view_free(s);
+	imap_parser_free(&s->parser);
+	explicit_bzero(s->user, sizeof(s->user));
+	free(s);
+	c->data = NULL;
+}
+
+const struct conn_handler imap_conn_handler = {
+	.proto = "imap",
+	.accepted = session_accepted,
+	.input = session_input,
+	.timeout = session_timeout,
+	.closed = session_closed,
+};

@@ -1,0 +1,133 @@
+/*
+ * imap-session: one IMAP connection's state machine (RFC 3501 3:
+ * not authenticated -> authenticated <-> selected -> logout) and the
+ * machinery every command uses:
+ *
+ *  - input: bytes from conn go to the pure parser (imap-parser.h); a
+ *    complete command goes to imap_command_dispatch() (imap-commands.c);
+ *    the parser's arguments stay valid until the command finishes.
+ *  - jobs: a command that needs the database fills a struct imap_job and
+ *    calls imap_job_start(). The session pauses its input and holds the
+ *    conn; work() runs on the store's thread pool (it may touch only the
+ *    job and db), then reply() runs on the loop and writes the untagged
+ *    responses; then, when the job asked for it, the selected mailbox is
+ *    polled (in the same worker call) and the changes are announced (EXISTS,
+ *    EXPUNGE when allowed, FETCH FLAGS), and the tagged line goes out.
+ *    reply() may set j->again to have work() run once more (FETCH in
+ *    batches).
+ *  - the selected mailbox's view: uid and flags per sequence number, as
+ *    this client knows them. It changes only where the client is told.
+ *
+ * imap_session_set_state() is the only place the state changes; it logs
+ * old -> new.
+ */
+#ifndef CAPMAIL_IMAP_SESSION_H
+#define CAPMAIL_IMAP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "imap-parser.h"
+#include "imapd.h"
+#include "store-imap.h"
+
+enum imap_state {
+	IMAP_STATE_NOAUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+
+struct imap_view_msg {
+	uint32_t uid;
+	char *flags;
+};
+
+struct imap_session {
+	struct conn *c;
+	struct imapd *d;
+	enum imap_state state;
+	struct imap_parser *parser;
+	struct imap_job *job;		/* in flight, or NULL */
+	int bad_commands;
+	int auth_failures;
+	int auth_cont;			/* waiting for an AUTHENTICATE line */
+	char auth_tag[64];
+
+	int64_t user_id;
+	char user[256];
+
+	/* selected mailbox */
+	int64_t mbox_id;
+	char *mbox_name;
+	int readonly;
+	uint32_t uidvalidity;
+	struct imap_view_msg *msgs;
+	size_t nmsgs, capmsgs;
+};
+
+struct imap_job;
+typedef int imap_work_fn(struct store_conn *db, struct imap_job *j);
+typedef void imap_reply_fn(struct imap_session *s, struct imap_job *j,
+    int rc);
+
+struct imap_job {
+	struct imap_session *s;
+	char tag[64];
+	imap_work_fn *work;		/* may be NULL (poll only) */
+	imap_reply_fn *reply;		/* writes untagged output and sets
+					 * j->tagged */
+	void (*free)(struct imap_job *j);	/* frees the whole job */
+	int64_t user_id, mbox_id;
+	int refresh;			/* poll the selected mailbox after */
+	int allow_expunge;		/* EXPUNGE responses allowed */
+	int again;			/* set by reply: run work again */
+	struct buf out;			/* work's rendered responses */
+	char tagged[256];		/* "OK FETCH completed" */
+
+	/* the poll's result */
+	struct store_entry *view;
+	size_t nview;
+	uint32_t view_uidnext;
+	int view_rc;
+};
+
+/* conn_handler callbacks (main.c registers them). */
+extern const struct conn_handler imap_conn_handler;
+
+void imap_session_set_state(struct imap_session *s, enum imap_state st);
+/* Forget the selected mailbox (state goes to AUTH). */
+void imap_session_unselect(struct imap_session *s);
+
+/* Prepare j (zeroes the common part; out gets a bound of max_out bytes)
+ * for session s and command tag. */
+void imap_job_init(struct imap_job *j, struct imap_session *s,
+    const char *tag, size_t max_out);
+/* Start it. On failure (store_run refused) the tagged NO is sent and
+ * j->free() called. */
+void imap_job_start(struct imap_session *s, struct imap_job *j);
+/* Set the tagged text ("OK ...", "NO ...", "BAD ..."). */
+void imap_job_tagged(struct imap_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Map a store error to a tagged NO for j. */
+void imap_job_store_error(struct imap_job *j, int rc, const char *what);
+
+/* Write a whole response line (CRLF added). */
+void imap_send(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Resolve a sequence set (or a UID set when uid) against the view:
+ * *seqs_r / *uids_r (malloc'd, *n_r each; NULL when n is 0) in ascending
+ * order. Returns 0; CM_EPARSE for bad syntax; CM_EINVAL for a sequence
+ * number beyond the mailbox. */
+int imap_session_resolve(struct imap_session *s, const char *set,
+    size_t len, int uid, uint32_t **seqs_r, uint32_t **uids_r,
+    size_t *n_r);
+
+/* Replace the view's flags for uid (by binary search). */
+void imap_session_set_flags(struct imap_session *s, uint32_t uid,
+    const char *flags);
+
+#endif

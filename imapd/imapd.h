@@ -1,0 +1,30 @@
+/*
+ * imapd.h: the daemon's shared state (one per process), reached from
+ * every session through conn->ctx.
+ */
+#ifndef CAPMAIL_IMAPD_H
+#define CAPMAIL_IMAPD_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct store;
+
+struct imapd {
+	uv_loop_t *loop;
+	struct store *store;
+	size_t max_line;	/* imap_max_line */
+	size_t max_literal;	/* imap_max_literal */
+	char hostname[256];
+};
+
+#define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS" \
+	" ID NAMESPACE UNSELECT CHILDREN"
+
+/* Bad commands before a session is dropped, failed logins likewise. */
+#define IMAP_MAX_BAD_COMMANDS 20
+#define IMAP_MAX_AUTH_FAILURES 3
+/* AUTHENTICATE continuation line (base64 of user NUL user NUL password). */
+#define IMAP_MAX_AUTH_LINE 8192
+
+#endif
