@@ -40,6 +40,6 @@ tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz-imap-parser.c \
 	tests/fuzz/standalone.c
 tests_fuzz_fuzz_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
 tests_fuzz_fuzz_imap_parser_LDADD = imapd/libimapproto.a lib/libcapmail.a
-TESTS += tests/fuzz/fuzz-imap-parser.sh
-EXTRA_DIST += tests/fuzz/fuzz-imap-parser.sh tests/fuzz/seeds/imap-parser \
+TESTS += tests/fuzz/replay-imap-parser.sh
+EXTRA_DIST += tests/fuzz/replay-imap-parser.sh tests/fuzz/seeds/imap-parser \
 	tests/imap
