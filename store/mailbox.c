@@ -71,7 +71,8 @@ store_mailbox_list(struct store_conn *db, int64_t user,
 	*mb_r = NULL;
 	*n_r = 0;
 	rc = store_exec(db, "SELECT " MB_COLS " FROM mailboxes"
-	    " WHERE owner = $1::bigint ORDER BY name", 1, p, &res);
+	    " WHERE owner = $1::bigint ORDER BY name COLLATE \"C\"", 1, p,
+	    &res);
 	if (rc < 0)
 		return rc;
 	n = PQntuples(res);
@@ -261,7 +262,7 @@ store_mailbox_rename(struct store_conn *db, int64_t user,
 		if ((rc = create_in_tx(db, u, newname)) < 0)
 			goto fail;
 		rc = store_exec(db, "WITH src AS (SELECT id FROM mailboxes"
-		    "   WHERE owner = $1::bigint AND name = 'INBOX'),"
+		    "   WHERE owner = $1::bigint AND name = $2),"
 		    " dst AS (SELECT id FROM mailboxes"
 		    "   WHERE owner = $1::bigint AND name = $3),"
 		    " moved AS (DELETE FROM mailbox_entries"

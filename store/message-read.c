@@ -19,11 +19,12 @@
 #include "store-int.h"
 #include "store-imap.h"
 
-#define VISIBLE \
+#define VISIBLE_FROM \
 	" FROM mailbox_entries e" \
 	" JOIN grants g ON g.id = e.grant_id" \
 	" JOIN mailboxes mb ON mb.id = e.mailbox_id" \
-	" JOIN messages msg ON msg.id = g.message_id" \
+	" JOIN messages msg ON msg.id = g.message_id"
+#define VISIBLE_WHERE \
 	" WHERE e.mailbox_id = $2::bigint AND mb.owner = $1::bigint" \
 	" AND g.state = 'active' AND g.grantee = $1::bigint" \
 	" AND e.uid = ANY($3::bigint[])"
@@ -76,13 +77,13 @@ read_summaries(struct store_conn *db, const char *const *p, unsigned what,
 	    " extract(epoch FROM e.internaldate)::bigint,"
 	    " coalesce(extract(epoch FROM msg.date)::bigint, 0),"
 	    " msg.size, msg.header_len,"
-	    " msg.envelope, msg.bodystructure, msg.body" VISIBLE
+	    " msg.envelope, msg.bodystructure, msg.body" VISIBLE_FROM VISIBLE_WHERE
 	    " ORDER BY e.uid" :
 	    "SELECT e.uid, array_to_string(e.flags, ' '),"
 	    " extract(epoch FROM e.internaldate)::bigint,"
 	    " coalesce(extract(epoch FROM msg.date)::bigint, 0),"
-	    " msg.size, msg.header_len, '', '', ''" VISIBLE
-	    " ORDER BY e.uid", 3, p, &res);
+	    " msg.size, msg.header_len, '', '', ''" VISIBLE_FROM
+	    VISIBLE_WHERE " ORDER BY e.uid", 3, p, &res);
 	if (rc < 0)
 		return rc;
 	n = PQntuples(res);
@@ -123,9 +124,9 @@ read_data(struct store_conn *db, const char *const *p, struct store_msg *m,
 
 	/* Binary results: the uid goes as text, whose binary form is its
 	 * characters. */
-	rc = store_query(db, "SELECT e.uid::text, o.data" VISIBLE
+	rc = store_query(db, "SELECT e.uid::text, o.data" VISIBLE_FROM
 	    " JOIN message_segments s ON s.message_id = msg.id"
-	    " JOIN objects o ON o.hash = s.object_hash"
+	    " JOIN objects o ON o.hash = s.object_hash" VISIBLE_WHERE
 	    " ORDER BY e.uid, s.seq", 3, p, NULL, NULL, 1, &res);
 	if (rc < 0)
 		return rc;
@@ -175,8 +176,8 @@ read_parts(struct store_conn *db, const char *const *p, struct store_msg *m,
 	int rc, rows;
 
 	rc = store_exec(db, "SELECT e.uid, mp.path, mp.hdr_off, mp.body_off,"
-	    " mp.end_off, mp.inner_body_off" VISIBLE
-	    " JOIN message_parts mp ON mp.message_id = msg.id"
+	    " mp.end_off, mp.inner_body_off" VISIBLE_FROM
+	    " JOIN message_parts mp ON mp.message_id = msg.id" VISIBLE_WHERE
 	    " ORDER BY e.uid", 3, p, &res);
 	if (rc < 0)
 		return rc;
