@@ -25,7 +25,14 @@ def runner_case(fx, proto, port):
                    CAPMAIL_TEST_DB=fx.conninfo,
                    CAPMAIL_CONF=fx.conf,
                    CAPMAIL_TEST_USERS=' '.join('%s:%s' % kv for kv in capfix.USERS.items()))
-        argv = [sys.executable, path, '--host', '127.0.0.1', '--port', str(port)]
+        if proto == 'smtp':
+            # usage: run-transcripts.py [--db CONNINFO] --host HOST --port PORT
+            argv = [sys.executable, path, '--db', fx.conninfo,
+                    '--host', '127.0.0.1', '--port', str(port)]
+        else:
+            # usage: run-transcripts.py HOST PORT USER PASSWORD
+            user = 'alice@example.test'
+            argv = [sys.executable, path, '127.0.0.1', str(port), user, capfix.USERS[user]]
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            env=env, timeout=600)
         out = p.stdout.decode('utf-8', 'replace')
