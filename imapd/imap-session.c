@@ -372,8 +372,11 @@ imap_session_resolve(struct imap_session *s, const char *set, size_t len,
 		uint32_t lo = ss.r[k].lo, hi = ss.r[k].hi, t;
 		size_t a, b;
 		if (!uid) {
-			if ((lo != IMAP_SEQ_STAR && lo > n) ||
-			    (hi != IMAP_SEQ_STAR && hi > n)) {
+			/* a number past the end is an error, except in a
+			 * range with "*" ("1:*" in an empty mailbox, "5:*"
+			 * with 3 messages is 3:5) */
+			if (lo != IMAP_SEQ_STAR && hi != IMAP_SEQ_STAR &&
+			    (lo > n || hi > n)) {
 				rc = CM_EINVAL;
 				break;
 			}
@@ -382,6 +385,10 @@ imap_session_resolve(struct imap_session *s, const char *set, size_t len,
 			if (lo == IMAP_SEQ_STAR)
 				lo = (uint32_t)n;
 			if (hi == IMAP_SEQ_STAR)
+				hi = (uint32_t)n;
+			if (lo > n)
+				lo = (uint32_t)n;
+			if (hi > n)
 				hi = (uint32_t)n;
 			if (lo > hi) {
 				t = lo;
