@@ -567,6 +567,51 @@ static void test_roundtrip(struct store_conn *db, const int64_t ids[3])
 	CHECK(q_int(db, "SELECT count(*) FROM grants"
 	    " WHERE subject = 'caf? ?\?'", 0, NULL) == 1);
 
+	/* nested multiparts and an attached message, cut at every leaf */
+	{
+		static const char nested[] =
+		    "Subject: nested\r\nMIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=a\r\n\r\n"
+		    "--a\r\nContent-Type: multipart/alternative; boundary=b"
+		    "\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nplain"
+		    "\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>html"
+		    "\r\n--b--\r\n--a\r\nContent-Type: message/rfc822\r\n"
+		    "\r\nSubject: inner\r\nContent-Type: multipart/mixed;"
+		    " boundary=c\r\n\r\n--c\r\n\r\ninner one\r\n--c\r\n"
+		    "Content-Type: application/octet-stream\r\n\r\nAAAA"
+		    "\r\n--c--\r\n--a--\r\nepilogue";
+		size_t saved = store_segment_min;
+
+		store_segment_min = 1;
+		check_roundtrip(db, &ids[0], "nested, every leaf cut", nested,
+		    sizeof nested - 1);
+		CHECK(q_int(db, "SELECT count(*) FROM message_segments"
+		    " WHERE message_id = (SELECT max(id) FROM messages)",
+		    0, NULL) >= 9);
+		store_segment_min = 0;
+		check_roundtrip(db, &ids[0], "nested, minimum 0", nested,
+		    sizeof nested - 1);
+		store_segment_min = saved;
+	}
+
+	/* a value the schema refuses: an error, and nothing is stored */
+	{
+		int64_t before = count(db, "messages");
+		struct store_delivery d = {
+			.data = MSG1, .len = sizeof MSG1 - 1, .mail_from = "",
+			.grantor_auth = "bogus", .rcpts = &ids[0], .nrcpts = 1,
+			.mailbox = "INBOX", .grant_state = "held", .flags = "",
+		};
+
+		CHECK_RC(store_deliver(db, &d), CM_EDB);
+		CHECK(count(db, "messages") == before);
+		d.grantor_auth = "dkim";
+		CHECK_RC(store_deliver(db, &d), 0);
+		CHECK(count(db, "messages") == before + 1);
+		CHECK(q_int(db, "SELECT count(*) FROM grants WHERE"
+		    " state = 'held' AND grantor_auth = 'dkim'", 0, NULL) == 1);
+	}
+
 	/* a large single-part message: one leaf body, its own segment */
 	big = malloc(biglen);
 	CHECK(big != NULL);
