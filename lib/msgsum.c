@@ -64,7 +64,8 @@ enum fld {
 	F_DATE, F_SUBJECT, F_FROM, F_SENDER, F_REPLY_TO, F_TO, F_CC, F_BCC,
 	F_IN_REPLY_TO, F_MESSAGE_ID,
 	F_CTYPE, F_CTE, F_CID, F_CDESC, F_CDISP, F_CLANG, F_CLOC,
-	F_NFIELDS
+	F_NFIELDS,
+	F_FIRST_MIME = F_CTYPE
 };
 
 static const char *const fld_names[F_NFIELDS] = {
@@ -189,6 +190,43 @@ strip_comments(char *v, size_t len)
 		if (depth > 0)
 			v[i] = ' ';
 	}
+}
+
+/* The text of the first top-level comment of v, trimmed, when it is the
+ * value's last token (as in "user@host (Full Name)"); else NULL. */
+static char *
+first_comment(const char *v, size_t len)
+{
+	size_t i = 0, start = 0;
+	int depth = 0;
+	bool quoted = false;
+
+	for (; i < len; i++) {
+		if (v[i] == '\\') {
+			i++;
+		} else if (depth == 0 && v[i] == '"') {
+			quoted = !quoted;
+		} else if (!quoted && v[i] == '(') {
+			if (depth++ == 0)
+				start = i + 1;
+		} else if (!quoted && v[i] == ')' && depth > 0 && --depth == 0) {
+			break;
+		}
+	}
+	if (i >= len || depth != 0)
+		return NULL;
+	for (size_t j = i + 1; j < len; j++)
+		if (!is_wsp(v[j]))
+			return NULL;
+	while (start < i && is_wsp(v[start]))
+		start++;
+	size_t end = i;
+	while (end > start && is_wsp(v[end - 1]))
+		end--;
+	if (end == start || memchr(v + start, '(', end - start) != NULL ||
+	    memchr(v + start, '\\', end - start) != NULL)
+		return NULL;
+	return strndup(v + start, end - start);
 }
 
 /* Whether a value may be handed to libetpan (see the top of the file). */
@@ -588,7 +626,11 @@ scan_header(struct ctx *c)
 					if (strlen(fld_names[i]) == ne - p &&
 					    strncasecmp(fld_names[i], d + p,
 					    ne - p) == 0) {
-						if (!n->f[i].set) {
+						/* ENVELOPE takes the last of
+						 * repeated fields, MIME the
+						 * first (both as Dovecot) */
+						if (!n->f[i].set ||
+						    i < F_FIRST_MIME) {
 							curf = i;
 							n->f[i].set = true;
 							n->f[i].off = (size_t)(colon - d) + 1;
@@ -748,13 +790,27 @@ render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
 		return 0;
 	if ((v = unfold(c->d, &n->f[f], &vlen)) == NULL)
 		return CM_ENOMEM;
+	char *comment = first_comment(v, vlen);
 	strip_comments(v, vlen);
 	if (vlen == 0 || !etpan_safe(v, vlen) ||
 	    mailimf_address_list_parse(v, vlen, &idx, &al) != MAILIMF_NO_ERROR)
 		al = NULL;
 	free(v);
-	if (al == NULL)
+	if (al == NULL) {
+		free(comment);
 		return 0;
+	}
+	/* "user@host (Full Name)": the comment names a lone mailbox */
+	if (comment != NULL && clist_count(al->ad_list) == 1) {
+		struct mailimf_address *a = clist_content(clist_begin(al->ad_list));
+		if (a->ad_type == MAILIMF_ADDRESS_MAILBOX &&
+		    a->ad_data.ad_mailbox != NULL &&
+		    a->ad_data.ad_mailbox->mb_display_name == NULL) {
+			a->ad_data.ad_mailbox->mb_display_name = comment;
+			comment = NULL;	/* freed with the list */
+		}
+	}
+	free(comment);
 	r = buf_addc(b, '(');
 	for (clistiter *it = clist_begin(al->ad_list); it != NULL && r == 0;
 	    it = clist_next(it)) {

@@ -343,6 +343,32 @@ test_groups(void)
 }
 
 static void
+test_repeated_and_comments(void)
+{
+	static const char msg[] =
+	    "Subject: first\r\n"
+	    "From: mailer-daemon@mx.example (Mail Delivery System)\r\n"
+	    "Content-Type: text/html\r\n"
+	    "Subject: second\r\n"
+	    "Content-Type: image/gif\r\n"
+	    "To: Pete(A wonderful \\) chap) <pete(his account)@silly.test"
+	    "(his host)>\r\n"
+	    "\r\n";
+	struct msgsum *s = parse(msg);
+
+	/* ENVELOPE: the last Subject; BODYSTRUCTURE: the first Content-Type
+	 * (both as Dovecot); a trailing comment names a lone mailbox */
+	CHECK_STR(s->envelope, "(NIL \"second\" "
+	    "((\"Mail Delivery System\" NIL \"mailer-daemon\" \"mx.example\")) "
+	    "((\"Mail Delivery System\" NIL \"mailer-daemon\" \"mx.example\")) "
+	    "((\"Mail Delivery System\" NIL \"mailer-daemon\" \"mx.example\")) "
+	    "((\"Pete\" NIL \"pete\" \"silly.test\")) NIL NIL NIL NIL)");
+	CHECK_STR(s->subject, "second");
+	CHECK(strncmp(s->body, "(\"TEXT\" \"HTML\" ", 15) == 0);
+	msgsum_free(&s);
+}
+
+static void
 test_missing_headers(void)
 {
 	static const char msg[] = "X-Other: 1\r\n\r\nbody";
@@ -553,6 +579,7 @@ main(void)
 	test_nested();
 	test_rfc822();
 	test_groups();
+	test_repeated_and_comments();
 	test_missing_headers();
 	test_8bit();
 	test_shapes();
