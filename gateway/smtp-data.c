@@ -110,3 +110,9 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
 	*consumed_r = i;
 	return rc < 0 ? rc : SMTP_DATA_MORE;
 }
+
+int
+smtp_data_raw(struct smtp_data *d, const char *p, size_t n)
+{
+	return emit(d, p, n);
+}

@@ -14,6 +14,9 @@
  * `limit` bytes. Bytes past the limit are read and discarded until the
  * end line, and `overflow` is set: the caller answers 552 5.3.4 and
  * stores nothing. Bytes after the end line are not consumed.
+ *
+ * smtp_data_raw() is the same limit for BDAT chunks (RFC 3030), whose
+ * bytes are taken as they are: no dot-stuffing, no end line.
  */
 #ifndef CAPMAIL_SMTP_DATA_H
 #define CAPMAIL_SMTP_DATA_H
@@ -39,5 +42,9 @@ void smtp_data_init(struct smtp_data *d, struct buf *out, size_t limit);
  * SMTP_DATA_END, or CM_ENOMEM (then the decoder is unusable). */
 int smtp_data_feed(struct smtp_data *d, const char *p, size_t n,
     size_t *consumed_r);
+
+/* Append n raw bytes (a BDAT chunk) under the limit. Returns 0 (check
+ * d->overflow) or CM_ENOMEM. */
+int smtp_data_raw(struct smtp_data *d, const char *p, size_t n);
 
 #endif

@@ -34,6 +34,7 @@ enum smtp_state {
 	SMTP_RCPT,		/* at least one recipient accepted */
 	SMTP_RCPT_LOOKUP,	/* the store checks a recipient */
 	SMTP_BODY,		/* reading the DATA body */
+	SMTP_BDAT,		/* reading (or discarding) a BDAT chunk */
 	SMTP_DELIVER,		/* the store commits the message */
 	SMTP_QUIT,		/* closing: input is ignored */
 	SMTP_NSTATES
@@ -41,7 +42,7 @@ enum smtp_state {
 
 static const char *const state_names[SMTP_NSTATES] = {
 	"connected", "helo", "mail", "rcpt", "rcpt-lookup", "body",
-	"deliver", "quit"
+	"bdat", "deliver", "quit"
 };
 
 #define ST(x) (1u << (x))
@@ -59,6 +60,7 @@ struct smtp_tx {
 	char from[SMTP_ADDR_SIZE];	/* "" for <> */
 	unsigned utf8:1;		/* SMTPUTF8 */
 	unsigned rcpt_tried:1;		/* a RCPT was answered */
+	unsigned chunking:1;		/* BDAT used: no DATA, no RCPT */
 	unsigned long long size;	/* SIZE=, 0 if not given */
 	int64_t *rcpts;			/* max_recipients slots */
 	size_t nrcpts;
@@ -87,6 +89,11 @@ struct smtp_session {
 	struct smtp_path path;		/* MAIL/RCPT parsed by the check */
 	struct smtp_lookup lookup;	/* RCPT request to the store */
 	struct store_delivery deliv;	/* DATA request to the store */
+	/* the BDAT chunk being read */
+	unsigned long long chunk_left;
+	unsigned chunk_size_last:1;	/* BDAT ... LAST */
+	const char *chunk_error;	/* reply after discarding the chunk */
+	unsigned long long chunk_size;
 };
 
 struct smtp_cmd {
@@ -240,6 +247,7 @@ proceed_ehlo(struct smtp_session *s, const struct smtp_line *l)
 	    "250-SIZE %zu\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250-CHUNKING\r\n"
 	    "250 SMTPUTF8\r\n", s->gw->hostname, s->gw->max_message_size);
 }
 
@@ -352,6 +360,10 @@ check_rcpt(struct smtp_session *s, const struct smtp_line *l)
 		smtp_reply(s, "555 5.5.4 Unsupported parameter %s",
 		    safe(tmp, sizeof tmp, p->params[0].key,
 		    p->params[0].key_len));
+		return -1;
+	}
+	if (s->tx.chunking) {
+		smtp_reply(s, "503 5.5.1 Error: RCPT after BDAT");
 		return -1;
 	}
 	if (p->utf8 && !s->tx.utf8) {
@@ -502,6 +514,10 @@ check_data(struct smtp_session *s, const struct smtp_line *l)
 		smtp_reply(s, "501 5.5.4 Syntax: DATA");
 		return -1;
 	}
+	if (s->tx.chunking) {
+		smtp_reply(s, "503 5.5.1 Error: DATA after BDAT");
+		return -1;
+	}
 	if (s->state == SMTP_MAIL) {
 		if (s->tx.rcpt_tried)
 			smtp_reply(s, "554 5.5.1 Error: no valid recipients");
@@ -585,8 +601,10 @@ prepend_received(struct smtp_session *s)
 	return rc;
 }
 
+/* The message is complete (DATA's end line, BDAT LAST): refuse it if it
+ * passed the limit, else hand it to the store. */
 static void
-data_end(struct smtp_session *s)
+message_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	int rc;
@@ -624,6 +642,114 @@ data_end(struct smtp_session *s)
 	if ((rc = store_run(s->gw->store, s->gw->loop, deliver_work,
 	    deliver_done, s)) < 0)
 		deliver_done(s, rc);
+}
+
+/* ---- BDAT (RFC 3030) ---- */
+
+/* BDAT SP size [SP LAST]. A bad one cannot be skipped (its size is
+ * unknown), so the session ends. */
+static int
+check_bdat(struct smtp_session *s, const struct smtp_line *l)
+{
+	const char *sp = memchr(l->arg, ' ', l->arg_len);
+	size_t n = sp != NULL ? (size_t)(sp - l->arg) : l->arg_len;
+	struct smtp_line last;
+
+	if (smtp_parse_size(l->arg, n, &s->chunk_size) == 0) {
+		s->chunk_size_last = 0;
+		if (sp == NULL)
+			return 0;
+		last.verb = sp + 1;
+		last.verb_len = l->arg_len - n - 1;
+		if (smtp_verb_is(&last, "LAST")) {
+			s->chunk_size_last = 1;
+			return 0;
+		}
+	}
+	smtp_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+	if (!conn_closing(s->c)) {
+		conn_printf(s->c, "421 4.5.0 %s Error: lost BDAT framing\r\n",
+		    s->gw->hostname);
+		smtp_close(s, "bad bdat");
+	}
+	return -1;
+}
+
+static void chunk_end(struct smtp_session *s);
+
+/* The chunk is read in any case; out of sequence it is thrown away and
+ * the error is the reply to it. */
+static void
+proceed_bdat(struct smtp_session *s, const struct smtp_line *l)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	s->chunk_error = NULL;
+	if (s->state == SMTP_CONNECTED)
+		s->chunk_error = "503 5.5.1 Error: send HELO/EHLO first";
+	else if (s->state == SMTP_HELO)
+		s->chunk_error = "503 5.5.1 Error: need MAIL command";
+	else if (s->state == SMTP_MAIL)
+		s->chunk_error = tx->rcpt_tried ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command";
+	else if (!tx->chunking) {
+		tx->chunking = 1;
+		buf_init(&tx->msg, s->gw->max_message_size + SMTP_RECEIVED_MAX);
+		smtp_data_init(&tx->data, &tx->msg, s->gw->max_message_size);
+	}
+	s->chunk_left = s->chunk_size;
+	smtp_set_state(s, SMTP_BDAT);
+	if (s->chunk_left == 0)
+		chunk_end(s);
+}
+
+static void
+chunk_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	if (s->chunk_error != NULL) {
+		const char *reply = s->chunk_error;
+		s->chunk_error = NULL;
+		smtp_set_state(s, tx->nrcpts > 0 ? SMTP_RCPT : tx->rcpts != NULL
+		    ? SMTP_MAIL : idle_state(s));
+		smtp_reply(s, "%s", reply);
+		return;
+	}
+	if (s->chunk_size_last) {
+		message_end(s);
+		return;
+	}
+	if (tx->data.overflow) {
+		/* no point reading on: the transaction has failed */
+		message_end(s);
+		return;
+	}
+	smtp_set_state(s, SMTP_RCPT);
+	smtp_reply(s, "250 2.0.0 Ok: %llu octets received", s->chunk_size);
+}
+
+static void
+bdat_input(struct smtp_session *s)
+{
+	size_t n = s->c->in.len;
+	int rc;
+
+	if (n > s->chunk_left)
+		n = (size_t)s->chunk_left;
+	if (s->chunk_error == NULL &&
+	    (rc = smtp_data_raw(&s->tx.data, s->c->in.data, n)) < 0) {
+		log_error(s->c->id, "smtp bdat error=%s", cm_errname(rc));
+		tx_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		smtp_close(s, "out of memory");
+		return;
+	}
+	conn_consume(s->c, n);
+	s->chunk_left -= n;
+	if (s->chunk_left == 0)
+		chunk_end(s);
 }
 
 /* ---- the small commands ---- */
@@ -696,7 +822,7 @@ static void
 proceed_help(struct smtp_session *s, const struct smtp_line *l)
 {
 	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP; see RFC 5321");
+	    "NOOP QUIT VRFY HELP BDAT; see RFC 5321");
 }
 
 #define S_ALL (ST(SMTP_CONNECTED) | ST(SMTP_HELO) | ST(SMTP_MAIL) | \
@@ -711,6 +837,7 @@ static const struct smtp_cmd commands[] = {
 	    "503 5.5.1 Error: need MAIL command", check_rcpt, proceed_rcpt },
 	{ "DATA", ST(SMTP_MAIL) | ST(SMTP_RCPT),
 	    "503 5.5.1 Error: need MAIL command", check_data, proceed_data },
+	{ "BDAT", S_ALL, NULL, check_bdat, proceed_bdat },
 	{ "RSET", S_ALL, NULL, check_noarg, proceed_rset },
 	{ "NOOP", S_ALL, NULL, check_any, proceed_noop },
 	{ "QUIT", S_ALL, NULL, check_noarg, proceed_quit },
@@ -786,7 +913,7 @@ body_input(struct smtp_session *s)
 		return;
 	}
 	if (rc == SMTP_DATA_END)
-		data_end(s);
+		message_end(s);
 }
 
 static void
@@ -800,6 +927,10 @@ smtp_input(struct conn *c)
 	while (!c->paused && !conn_closing(c) && c->in.len > 0) {
 		if (s->state == SMTP_BODY) {
 			body_input(s);
+			continue;
+		}
+		if (s->state == SMTP_BDAT) {
+			bdat_input(s);
 			continue;
 		}
 		if (s->facts & SF_SKIPLINE) {

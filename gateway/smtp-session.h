@@ -15,6 +15,10 @@
  * message is acknowledged (250) only after store_deliver() committed it;
  * a store failure answers 451 4.3.0 and forgets the transaction.
  *
+ * Extensions: PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8,
+ * CHUNKING (BDAT). STARTTLS and AUTH are not there yet; the facts
+ * SF_TLS / SF_AUTH and the Received protocol names are ready for them.
+ *
  * struct gateway is the daemon's state, shared by every session (the
  * listener's ctx); main.c fills it in.
  */

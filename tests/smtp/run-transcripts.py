@@ -171,7 +171,10 @@ def run(path, host, port, db):
                     raise Fail('%s: send failed: %s' % (where, e))
                 pending = b''
             if kind == 'S':
-                got = client.reply()
+                try:
+                    got = client.reply()
+                except Fail as e:
+                    raise Fail('%s: expected "%s": %s' % (where, arg, e))
                 last_reply = got
                 first = got[0][:3] + ' ' + got[0][4:] if len(got) > 1 \
                     else got[0]

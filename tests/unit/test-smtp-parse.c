@@ -350,6 +350,25 @@ test_data_after_end(void)
 	buf_free(&out);
 }
 
+/* BDAT chunks: raw bytes, same limit, no dot handling. */
+static void
+test_data_raw(void)
+{
+	struct buf out;
+	struct smtp_data d;
+
+	buf_init(&out, 100);
+	smtp_data_init(&d, &out, 10);
+	CHECK(smtp_data_raw(&d, "..\r\n.\r\n", 7) == 0);
+	CHECK(!d.overflow && !d.done && out.len == 7 &&
+	    memcmp(out.data, "..\r\n.\r\n", 7) == 0);
+	CHECK(smtp_data_raw(&d, "abc", 3) == 0 && !d.overflow && d.len == 10);
+	CHECK(smtp_data_raw(&d, "", 0) == 0 && !d.overflow);
+	CHECK(smtp_data_raw(&d, "d", 1) == 0 && d.overflow && d.len == 10);
+	CHECK(smtp_data_raw(&d, "e", 1) == 0 && d.overflow && out.len == 10);
+	buf_free(&out);
+}
+
 /* ---- Received ---- */
 
 static int
@@ -432,6 +451,7 @@ main(void)
 	test_size_helo();
 	test_data();
 	test_data_after_end();
+	test_data_raw();
 	test_received();
 	if (failures > 0) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
