@@ -57,7 +57,8 @@ struct store_conn {
  * server cannot be reached (db->errmsg says why). Prefer store_query(). */
 PGconn *store_pg(struct store_conn *db);
 /* 0 when the connection is usable (after connecting or resetting it if
- * needed), else CM_EDBDOWN. */
+ * needed; one idle for over a second is pinged first), else CM_EDBDOWN
+ * (also when it was lost inside a transaction: store_rollback() first). */
 int store_ensure(struct store_conn *db);
 
 /* Run one statement. n parameters: vals[i] (NULL = SQL NULL), lens[i]
