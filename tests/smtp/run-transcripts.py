@@ -30,6 +30,9 @@ checked in order.
               is exactly these bytes (needs psql; skipped without --db)
   G: n        that message has exactly n grants (--db)
 
+Every reply is also checked for an enhanced status code (RFC 2034) that
+matches its class, except the greeting, the answers to HELO/EHLO and 354.
+
 In C:, R: and B: text, \\r \\n \\t \\\\ \\xHH are escapes and {X*N}
 stands for the string X repeated N times (for long lines and big data).
 """
@@ -146,11 +149,35 @@ def strip_received(msg):
     return msg[m.end():]
 
 
+ENHANCED = re.compile(r'^(\d)\d\d[ -]([245])\.\d{1,3}\.\d{1,3}( |$)')
+
+
+def check_enhanced(got, state):
+    """The RFC 2034 rule, as capmail applies it: every reply but the
+    greeting, HELO/EHLO answers and 354 has a code of its own class."""
+    if state['replies'] == 0:
+        state['replies'] += 1
+        return None
+    state['replies'] += 1
+    m = ENHANCED.match(got[0])
+    if m:
+        if m.group(1) != m.group(2):
+            return 'enhanced code class differs: "%s"' % got[0]
+        return None
+    if got[0].startswith('354'):
+        return None
+    if got[0][:3] == '250' and state['helo_owed'] > 0:
+        state['helo_owed'] -= 1
+        return None
+    return 'no enhanced status code: "%s"' % got[0]
+
+
 def run(path, host, port, db):
     client = Client(host, port)
     pending = b''
     last_id = None
     last_reply = []
+    state = {'replies': 0, 'helo_owed': 0}
     notes = []
     try:
         with open(path, encoding='utf-8') as f:
@@ -162,6 +189,8 @@ def run(path, host, port, db):
             arg = arg[1:] if arg.startswith(' ') else arg
             where = '%s:%d' % (os.path.basename(path), lineno)
             if kind in ('C', 'R'):
+                if kind == 'C' and re.match(r'(?i)(ehlo|helo) ', arg):
+                    state['helo_owed'] += 1
                 pending += expand(arg) + (b'\r\n' if kind == 'C' else b'')
                 continue
             if pending:
@@ -176,6 +205,9 @@ def run(path, host, port, db):
                 except Fail as e:
                     raise Fail('%s: expected "%s": %s' % (where, arg, e))
                 last_reply = got
+                why = check_enhanced(got, state)
+                if why:
+                    raise Fail('%s: %s' % (where, why))
                 first = got[0][:3] + ' ' + got[0][4:] if len(got) > 1 \
                     else got[0]
                 if not first.startswith(arg):
