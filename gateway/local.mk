@@ -29,3 +29,4 @@ tests_fuzz_fuzz_smtp_LDADD = gateway/libsmtp.a lib/libcapmail.a \
 	$(LIBUV_LIBS) $(LIBETPAN_LIBS) $(OPENSSL_LIBS)
 EXTRA_DIST += tests/fuzz/replay-smtp.sh tests/fuzz/smtp.dict tests/fuzz/seeds/smtp \
 	tests/smtp/run-transcripts.py tests/smtp
+dist_man8_MANS += gateway/capmail-gateway.8
