@@ -140,6 +140,18 @@ class Fixture:
         self.start_daemon('gateway', self.gateway, self.smtp_port)
         self.start_daemon('imapd', self.imapd, self.imap_port)
 
+    def restart_dead(self):
+        """Start again each daemon that exited; returns [(name, status,
+        its log's tail before the restart)]."""
+        dead = []
+        for name, p in list(self.procs.items()):
+            if p.poll() is not None:
+                dead.append((name, p.returncode, self.log_tail(name, 8)))
+                path, port = ((self.gateway, self.smtp_port) if name == 'gateway'
+                              else (self.imapd, self.imap_port))
+                self.start_daemon(name, path, port)
+        return dead
+
     def start_daemon(self, name, path, port):
         log = os.path.join(self.dir, name + '.log')
         self.logs[name] = log

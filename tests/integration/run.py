@@ -120,6 +120,12 @@ def main():
                 if args.only and args.only not in name:
                     continue
                 counts.run(name, fn)
+                for dname, status, tail in fx.restart_dead():
+                    counts.failed += 1
+                    print('FAIL daemon: capmail-%s exited with status %s during "%s" '
+                          '(restarted); log tail:\n    %s' % (
+                              dname, status, name,
+                              tail.replace('\n', '\n    ')))
     finally:
         fx.stop()
     for name in ('gateway', 'imapd'):
