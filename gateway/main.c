@@ -7,9 +7,9 @@
  * else the defaults), listens on smtp_listen, drops privileges to `user`
  * (when started as root), and runs one libuv loop. It always stays in the
  * foreground and logs to stderr (-f is accepted for symmetry with the
- * other daemons). SIGTERM and SIGINT stop it once the store requests in
- * flight have finished, so no committed message goes unanswered because
- * of the stop itself.
+ * other daemons). SIGTERM and SIGINT stop it: sessions are told 421 and
+ * closed, those waiting for the store after its answer, so no committed
+ * message goes unacknowledged because of the stop itself.
  */
 #include "config.h"
 
@@ -123,9 +123,8 @@ main(int argc, char **argv)
 	    gw.hostname, gw.max_message_size);
 	uv_run(gw.loop, UV_RUN_DEFAULT);
 
-	/* Every store request has finished (gateway_stop waited for them);
-	 * open sessions are dropped with the process, and their clients
-	 * retry: nothing was acknowledged that is not committed. */
+	/* Every session is closed and every store request has finished
+	 * (gateway_stop waited for them). */
 	store_free(&gw.store);
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);

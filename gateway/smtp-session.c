@@ -87,6 +87,7 @@ struct smtp_session {
 	char helo[SMTP_MAX_DOMAIN + 1];
 	struct smtp_tx tx;
 	struct smtp_path path;		/* MAIL/RCPT parsed by the check */
+	struct smtp_session *next, *prev;	/* gw->sessions */
 	struct smtp_lookup lookup;	/* RCPT request to the store */
 	struct store_delivery deliv;	/* DATA request to the store */
 	/* the BDAT chunk being read */
@@ -443,18 +444,41 @@ proceed_rcpt(struct smtp_session *s, const struct smtp_line *l)
 }
 
 static void
+maybe_stop(struct gateway *gw)
+{
+	if (gw->stopping && gw->pending == 0 && gw->nsessions == 0)
+		uv_stop(gw->loop);
+}
+
+static void
+shut_down(struct smtp_session *s)
+{
+	if (conn_closing(s->c))
+		return;
+	conn_printf(s->c, "421 4.3.2 %s Service shutting down\r\n",
+	    s->gw->hostname);
+	smtp_close(s, "shutdown");
+}
+
+/* A store request ended and its reply is written: drop the reference
+ * (which frees s and c if the connection closed meanwhile) and read on. */
+static void
 store_finished(struct smtp_session *s)
 {
 	struct gateway *gw = s->gw;
 	struct conn *c = s->c;
-	int closing = conn_closing(c);
 
 	gw->pending--;
-	conn_release(c);	/* may free s and c when closing */
-	if (!closing)
-		conn_resume(c);
-	if (gw->stopping && gw->pending == 0)
-		uv_stop(gw->loop);
+	if (conn_closing(c)) {
+		conn_release(c);
+		maybe_stop(gw);
+		return;
+	}
+	if (gw->stopping)
+		shut_down(s);
+	conn_release(c);	/* c stays: its handles are open */
+	conn_resume(c);
+	maybe_stop(gw);
 }
 
 static void
@@ -966,7 +990,15 @@ smtp_accepted(struct conn *c)
 	s->gw = gw;
 	s->state = SMTP_CONNECTED;
 	c->data = s;
-	conn_printf(c, "220 %s ESMTP capmail\r\n", gw->hostname);
+	s->next = gw->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	gw->sessions = s;
+	gw->nsessions++;
+	if (gw->stopping)
+		shut_down(s);
+	else
+		conn_printf(c, "220 %s ESMTP capmail\r\n", gw->hostname);
 }
 
 static void
@@ -986,11 +1018,22 @@ smtp_closed(struct conn *c)
 {
 	struct smtp_session *s = c->data;
 
+	struct gateway *gw;
+
 	if (s == NULL)
 		return;
+	gw = s->gw;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		gw->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	gw->nsessions--;
 	tx_reset(s);
 	free(s);
 	c->data = NULL;
+	maybe_stop(gw);
 }
 
 const struct conn_handler smtp_handler = {
@@ -1005,6 +1048,10 @@ void
 gateway_stop(struct gateway *gw)
 {
 	gw->stopping = 1;
-	if (gw->pending == 0)
-		uv_stop(gw->loop);
+	for (struct smtp_session *s = gw->sessions; s != NULL; s = s->next) {
+		/* closing frees nothing now: the close callbacks come later */
+		if (s->state != SMTP_RCPT_LOOKUP && s->state != SMTP_DELIVER)
+			shut_down(s);
+	}
+	maybe_stop(gw);
 }

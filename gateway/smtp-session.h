@@ -34,6 +34,8 @@
 /* Room for the Received header in the message buffer, beyond the limit. */
 #define SMTP_RECEIVED_MAX 2048
 
+struct smtp_session;
+
 struct gateway {
 	uv_loop_t *loop;
 	struct store *store;
@@ -43,14 +45,17 @@ struct gateway {
 	unsigned max_errors;		/* smtp_max_errors */
 	size_t max_line;		/* smtp_max_line */
 	unsigned pending;		/* store requests in flight */
-	int stopping;			/* stop the loop when pending is 0 */
+	int stopping;			/* stop when nothing is left */
+	struct smtp_session *sessions;	/* every open session */
+	unsigned nsessions;
 };
 
 extern const struct conn_handler smtp_handler;
 
-/* The gateway was asked to stop: stop the loop now or once the store
- * requests in flight have finished (so a 250 is never lost between
- * COMMIT and the reply without the client being told nothing). */
+/* The gateway was asked to stop: every session says "421 4.3.2" and
+ * closes - a session waiting for the store first gives its answer, so a
+ * committed message is still acknowledged - and new connections get 421.
+ * The loop is stopped when no session and no store request is left. */
 void gateway_stop(struct gateway *gw);
 
 #endif
