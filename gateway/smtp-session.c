@@ -891,8 +891,10 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	if (!(cmd->states & ST(s->state))) {
 		if (s->state == SMTP_CONNECTED)
 			smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		else
+		else if (cmd->seq_reply != NULL)
 			smtp_reply(s, "%s", cmd->seq_reply);
+		else
+			smtp_reply(s, "503 5.5.1 Error: bad sequence of commands");
 		return;
 	}
 	if (cmd->check(s, &l) < 0)
