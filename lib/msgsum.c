@@ -504,12 +504,72 @@ render_params(struct buf *b, struct mailmime_content *ct, bool text)
 	return r;
 }
 
+/*
+ * The boundary parameter of a Content-Type value, exactly as written (a
+ * quoted string unquoted, nothing else changed: libetpan folds runs of
+ * white space inside quoted strings, and a boundary may end in spaces).
+ * Returns a malloc'd string or NULL.
+ */
+static char *
+raw_boundary(const char *v, size_t len)
+{
+	size_t i = 0;
+	bool quoted = false;
+
+	while (i < len) {
+		/* find the next ';' outside quotes */
+		for (; i < len && (quoted || v[i] != ';'); i++) {
+			if (v[i] == '\\' && quoted)
+				i++;
+			else if (v[i] == '"')
+				quoted = !quoted;
+		}
+		if (i >= len)
+			return NULL;
+		i++;
+		while (i < len && is_wsp(v[i]))
+			i++;
+		if (len - i < 8 || strncasecmp(v + i, "boundary", 8) != 0)
+			continue;
+		size_t j = i + 8;
+		while (j < len && is_wsp(v[j]))
+			j++;
+		if (j >= len || v[j] != '=')
+			continue;
+		j++;
+		while (j < len && is_wsp(v[j]))
+			j++;
+		char *out = malloc(len - j + 1);
+		size_t n = 0;
+		if (out == NULL)
+			return NULL;
+		if (j < len && v[j] == '"') {
+			for (j++; j < len && v[j] != '"'; j++) {
+				if (v[j] == '\\' && j + 1 < len)
+					j++;
+				out[n++] = v[j];
+			}
+		} else {
+			while (j < len && v[j] != ';' && !is_wsp(v[j]) &&
+			    v[j] != '(')
+				out[n++] = v[j++];
+		}
+		out[n] = '\0';
+		if (n > 0)
+			return out;
+		free(out);
+		return NULL;
+	}
+	return NULL;
+}
+
 /* The content type of node n, from its header (its end just reached). */
 static void
 content_type(struct ctx *c, struct node *n, bool at_eoh)
 {
 	struct mailmime_content *ct = NULL;
 	const char *tname = NULL, *sub = NULL;
+	char *rawb = NULL;
 	struct buf pb;
 
 	if (n->f[F_CTYPE].set) {
@@ -523,6 +583,8 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 		    mailmime_content_parse(v, vlen, &idx, &ct) !=
 		    MAILIMF_NO_ERROR)
 			ct = NULL;
+		if (ct != NULL && at_eoh)
+			rawb = raw_boundary(v, vlen);
 		free(v);
 		if (ct != NULL) {
 			tname = ct_type_name(ct->ct_type);
@@ -556,7 +618,7 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 		n->params = buf_take(&pb, NULL);
 	}
 	if (n->multipart && ct != NULL && at_eoh) {
-		const char *bv = ct_param(ct, "boundary");
+		const char *bv = rawb != NULL ? rawb : ct_param(ct, "boundary");
 		if (bv != NULL && *bv != '\0') {
 			/* RFC 2046 allows 70; longer ones count by their
 			 * first MSGSUM_MAX_BOUNDARY bytes, as in Dovecot */
@@ -568,6 +630,7 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 	}
 	if (ct != NULL)
 		mailmime_content_free(ct);
+	free(rawb);
 	if (n->type == NULL || n->subtype == NULL)
 		c->err = CM_ENOMEM;
 	if ((n->multipart || n->message) &&
@@ -601,7 +664,10 @@ scan_header(struct ctx *c)
 			}
 			n->body_off = hend;
 			content_type(c, n, false);
-			delimiter(c, b, p, hend);
+			delimiter(c, b, p, p);
+			/* the [CR]LF is the delimiter's for n, but counts in
+			 * the bodies of n's parents (as in Dovecot) */
+			n->end_off = hend;
 			return;
 		}
 		if (d[p] == '\n' || (d[p] == '\r' && p + 1 < c->len &&
@@ -648,15 +714,20 @@ scan_header(struct ctx *c)
 	content_type(c, n, eoh);
 	if (c->err != 0)
 		return;
-	if (eoh && n->parent != NULL && n->parent->multipart &&
-	    !(n->multipart && n->boundary != NULL && !n->opaque)) {
-		/* a MIME part whose blank line is followed by a delimiter:
-		 * the blank line's [CR]LF is the one before the delimiter
-		 * and the body is empty (what Dovecot's BODY[n.MIME] shows) */
+	if (eoh) {
+		/* a blank line followed by a delimiter of an enclosing
+		 * multipart: the blank line's [CR]LF belongs to the
+		 * delimiter, so the header ends before it and the body is
+		 * empty; n's parents count it in their bodies (Dovecot) */
 		struct bnd *b = boundary_at(c, hend);
-		if (b != NULL) {
+		bool own = b != NULL && n->multipart && !n->opaque &&
+		    n->boundary != NULL && n->boundary_len >= b->len &&
+		    c->len - hend >= 2 + n->boundary_len &&
+		    memcmp(c->d + hend + 2, n->boundary, n->boundary_len) == 0;
+		if (b != NULL && !own) {
 			n->body_off = p;
-			delimiter(c, b, hend, p);
+			delimiter(c, b, hend, hend);
+			n->end_off = p;
 			return;
 		}
 	}

@@ -468,6 +468,31 @@ test_shapes(void)
 	CHECK(s->nparts == 0);
 	msgsum_free(&s);
 
+	/* a boundary that ends in spaces counts with them; a lookalike line
+	 * without them is body text */
+	static const char sp[] =
+	    "Content-Type: multipart/mixed; boundary=\"a:b?  \"\r\n\r\n"
+	    "--a:b?  \r\n\r\none\r\n--a:b? \r\nstill one\r\n--a:b?  --\r\n";
+	s = parse(sp);
+	CHECK(s->nparts == 1);
+	check_part(sp, s, "1", MSGSUM_LEAF, "\r\n",
+	    "one\r\n--a:b? \r\nstill one");
+	msgsum_free(&s);
+
+	/* message/rfc822 that is no message: a delimiter inside its
+	 * "header"; the CRLF before it still counts in part 2's body */
+	static const char nomsg[] =
+	    "Content-Type: multipart/mixed; boundary=m\r\n\r\n"
+	    "--m\r\n\r\nx\r\n"
+	    "--m\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "not a message\r\n"
+	    "--m--\r\n";
+	s = parse(nomsg);
+	CHECK(s->nparts == 3);
+	check_part(nomsg, s, "2", MSGSUM_MESSAGE, NULL, "not a message\r\n");
+	check_part(nomsg, s, "2.1", MSGSUM_LEAF, "not a message", "");
+	msgsum_free(&s);
+
 	/* multipart/digest: parts default to message/rfc822 */
 	s = parse("Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n"
 	    "Subject: in digest\r\n\r\nhi\r\n--d--\r\n");
