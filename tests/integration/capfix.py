@@ -107,11 +107,16 @@ class Fixture:
             if not os.access(b, os.X_OK):
                 raise FixtureError('%s is not built' % b)
         if os.path.exists(self.dir):
-            self.run([self.pgcluster, 'stop', self.pgdir], check=False)
+            self.run([self.pgcluster, 'destroy', self.pgdir], check=False)
             shutil.rmtree(self.dir)
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
         os.chmod(os.path.dirname(self.dir), 0o755)
+        if os.getuid() == 0:
+            if subprocess.run(['id', 'capmail'], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode != 0:
+                self.run(['useradd', '-r', '-M', '-d', '/nonexistent',
+                          '-s', '/usr/sbin/nologin', 'capmail'])
         self.pg_start()
         self.conninfo = self.run([self.pgcluster, 'conninfo', self.pgdir,
                                   str(self.pgport)]).stdout.decode().strip()
@@ -128,11 +133,6 @@ class Fixture:
                     'log_level = debug\n'
                     % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port))
         os.chmod(self.conf, 0o644)
-        if os.getuid() == 0:
-            if subprocess.run(['id', 'capmail'], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode != 0:
-                self.run(['useradd', '-r', '-M', '-d', '/nonexistent',
-                          '-s', '/usr/sbin/nologin', 'capmail'])
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)
         for addr, pw in USERS.items():
@@ -203,6 +203,7 @@ class Fixture:
 
     def cleanup(self):
         if not self.keep and os.path.isdir(self.dir):
+            self.run([self.pgcluster, 'destroy', self.pgdir], check=False)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- clients ---------------------------------------------------------
