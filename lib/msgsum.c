@@ -63,7 +63,7 @@
 enum fld {
 	F_DATE, F_SUBJECT, F_FROM, F_SENDER, F_REPLY_TO, F_TO, F_CC, F_BCC,
 	F_IN_REPLY_TO, F_MESSAGE_ID,
-	F_CTYPE, F_CTE, F_CID, F_CDESC, F_CDISP, F_CLANG, F_CLOC,
+	F_CTYPE, F_CTE, F_CID, F_CDESC, F_CDISP, F_CLANG, F_CLOC, F_MIMEV,
 	F_NFIELDS,
 	F_FIRST_MIME = F_CTYPE
 };
@@ -73,7 +73,7 @@ static const char *const fld_names[F_NFIELDS] = {
 	"In-Reply-To", "Message-ID",
 	"Content-Type", "Content-Transfer-Encoding", "Content-ID",
 	"Content-Description", "Content-Disposition", "Content-Language",
-	"Content-Location",
+	"Content-Location", "MIME-Version",
 };
 
 struct range {
@@ -572,6 +572,12 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 	char *rawb = NULL;
 	struct buf pb;
 
+	if ((n->parent == NULL || n->parent->message) && !n->f[F_CTYPE].set &&
+	    !n->f[F_MIMEV].set) {
+		/* not MIME: its Content-* fields mean nothing (Dovecot) */
+		for (int i = F_CTE; i <= F_CLOC; i++)
+			n->f[i].set = false;
+	}
 	if (n->f[F_CTYPE].set) {
 		size_t vlen, idx = 0;
 		char *v = unfold(c->d, &n->f[F_CTYPE], &vlen);
@@ -847,19 +853,53 @@ render_mailbox(struct buf *b, struct mailimf_mailbox *mb)
 	return buf_addc(b, ')');
 }
 
-/* An address list, or NIL when the field is missing, empty or
- * unparseable. Returns 1 when something was rendered. */
+/* The next field named `name` of the header [*p, end): its raw value
+ * (continuation lines included) in *r; *p moves past it. */
+static bool
+next_field(const char *d, size_t *p, size_t end, const char *name,
+    struct range *r)
+{
+	size_t nl = strlen(name);
+
+	while (*p < end) {
+		size_t ls = *p;
+		const char *lf = memchr(d + ls, '\n', end - ls);
+		size_t le = lf != NULL ? (size_t)(lf - d) + 1 : end;
+		*p = le;
+		if (is_wsp(d[ls]))
+			continue;
+		const char *colon = memchr(d + ls, ':', le - ls);
+		if (colon == NULL)
+			continue;
+		size_t ne = (size_t)(colon - d);
+		while (ne > ls && is_wsp(d[ne - 1]))
+			ne--;
+		if (ne - ls != nl || strncasecmp(d + ls, name, nl) != 0)
+			continue;
+		while (*p < end && is_wsp(d[*p])) {
+			lf = memchr(d + *p, '\n', end - *p);
+			*p = lf != NULL ? (size_t)(lf - d) + 1 : end;
+		}
+		r->off = (size_t)(colon - d) + 1;
+		r->len = *p - r->off;
+		r->set = true;
+		return true;
+	}
+	return false;
+}
+
+/* The addresses of one field value, appended without the list's
+ * parentheses; *count counts them. */
 static int
-render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
+render_address_value(struct ctx *c, struct buf *b, const struct range *rg,
+    int *count)
 {
 	struct mailimf_address_list *al = NULL;
-	size_t vlen, idx = 0, mark = b->len;
+	size_t vlen, idx = 0;
 	char *v;
-	int r = 0, count = 0;
+	int r = 0;
 
-	if (n == NULL || !n->f[f].set)
-		return 0;
-	if ((v = unfold(c->d, &n->f[f], &vlen)) == NULL)
+	if ((v = unfold(c->d, rg, &vlen)) == NULL)
 		return CM_ENOMEM;
 	char *comment = first_comment(v, vlen);
 	strip_comments(v, vlen);
@@ -882,14 +922,13 @@ render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
 		}
 	}
 	free(comment);
-	r = buf_addc(b, '(');
 	for (clistiter *it = clist_begin(al->ad_list); it != NULL && r == 0;
 	    it = clist_next(it)) {
 		struct mailimf_address *a = clist_content(it);
 		if (a->ad_type == MAILIMF_ADDRESS_MAILBOX &&
 		    a->ad_data.ad_mailbox != NULL) {
 			r = render_mailbox(b, a->ad_data.ad_mailbox);
-			count++;
+			(*count)++;
 		} else if (a->ad_type == MAILIMF_ADDRESS_GROUP &&
 		    a->ad_data.ad_group != NULL) {
 			struct mailimf_group *g = a->ad_data.ad_group;
@@ -907,16 +946,37 @@ render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
 					r = render_mailbox(b, clist_content(jt));
 			if (r == 0)
 				r = buf_addstr(b, "(NIL NIL NIL NIL)");
-			count++;
+			(*count)++;
 		}
 	}
+	mailimf_address_list_free(al);
+	return r;
+}
+
+/* An address list, or nothing (the caller writes NIL) when the field is
+ * missing, empty or unparseable. A field given more than once gives all
+ * its addresses (as in Dovecot: a second From is not hidden). Returns 1
+ * when something was rendered. */
+static int
+render_addresses(struct ctx *c, struct buf *b, struct node *n, enum fld f)
+{
+	size_t mark = b->len, p;
+	struct range rg;
+	int r, count = 0;
+
+	if (n == NULL || !n->f[f].set)
+		return 0;
+	if ((r = buf_addc(b, '(')) < 0)
+		return r;
+	p = n->hdr_off;
+	while (r == 0 && next_field(c->d, &p, n->body_off, fld_names[f], &rg))
+		r = render_address_value(c, b, &rg, &count);
 	if (r == 0)
 		r = buf_addc(b, ')');
-	mailimf_address_list_free(al);
 	if (r < 0)
 		return r;
 	if (count == 0) {
-		b->len = mark;	/* nothing usable: the caller writes NIL */
+		b->len = mark;
 		b->data[mark] = '\0';
 		return 0;
 	}

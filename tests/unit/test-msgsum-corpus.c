@@ -16,7 +16,9 @@
  *   test-msgsum-corpus --dump [FILE...]
  * prints "ENVELOPE v", "BODYSTRUCTURE v" and "BODY v" lines for the files
  * (default: the corpus) for tests/unit/imap_sexp.py, which checks the
- * grammar of each value in full.
+ * grammar of each value in full; --dump-parts adds "HEADER len" and
+ * "PART path kind hdr_off body_off end_off" lines (for
+ * tests/unit/msgsum-vs-dovecot.py).
  */
 #include "config.h"
 
@@ -196,7 +198,7 @@ check_one(const char *name, const char *data, size_t len)
 }
 
 static void
-dump_one(const char *data, size_t len)
+dump_one(const char *data, size_t len, bool parts)
 {
 	struct msgsum *s = NULL;
 
@@ -204,6 +206,13 @@ dump_one(const char *data, size_t len)
 		return;
 	printf("ENVELOPE %s\nBODYSTRUCTURE %s\nBODY %s\n", s->envelope,
 	    s->bodystructure, s->body);
+	if (parts) {
+		printf("HEADER %zu\n", s->header_len);
+		for (size_t i = 0; i < s->nparts; i++)
+			printf("PART %s %d %zu %zu %zu\n", s->parts[i].path,
+			    (int)s->parts[i].kind, s->parts[i].hdr_off,
+			    s->parts[i].body_off, s->parts[i].end_off);
+	}
 	msgsum_free(&s);
 }
 
@@ -216,7 +225,8 @@ cmp_names(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	bool dump = argc > 1 && strcmp(argv[1], "--dump") == 0;
+	bool parts = argc > 1 && strcmp(argv[1], "--dump-parts") == 0;
+	bool dump = parts || (argc > 1 && strcmp(argv[1], "--dump") == 0);
 	const char *env = getenv("CAPMAIL_CORPUS");
 	const char *srcdir = getenv("srcdir");
 	char dir[4096];
@@ -232,7 +242,7 @@ main(int argc, char **argv)
 				perror(argv[i]);
 				return 1;
 			}
-			dump_one(data, len);
+			dump_one(data, len, parts);
 			free(data);
 		}
 		return 0;
@@ -275,7 +285,7 @@ main(int argc, char **argv)
 			printf("FAIL %s: cannot read\n", names[i]);
 			failed++;
 		} else if (dump) {
-			dump_one(data, len);
+			dump_one(data, len, parts);
 		} else if (check_one(names[i], data, len) == 0) {
 			passed++;
 		} else {

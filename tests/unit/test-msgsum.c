@@ -366,6 +366,22 @@ test_repeated_and_comments(void)
 	CHECK_STR(s->subject, "second");
 	CHECK(strncmp(s->body, "(\"TEXT\" \"HTML\" ", 15) == 0);
 	msgsum_free(&s);
+
+	/* a second From is shown, not hidden; Content-* fields of a message
+	 * without MIME-Version and Content-Type are ignored */
+	s = parse("From: a@one.example\r\nContent-Transfer-Encoding: 8bit\r\n"
+	    "From: B <b@two.example>\r\n\r\nx");
+	CHECK_STR(s->envelope, "(NIL NIL "
+	    "((NIL NIL \"a\" \"one.example\")(\"B\" NIL \"b\" \"two.example\")) "
+	    "((NIL NIL \"a\" \"one.example\")(\"B\" NIL \"b\" \"two.example\")) "
+	    "((NIL NIL \"a\" \"one.example\")(\"B\" NIL \"b\" \"two.example\")) "
+	    "NIL NIL NIL NIL NIL)");
+	CHECK_STR(s->body, "(\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL NIL "
+	    "\"7BIT\" 1 0)");
+	msgsum_free(&s);
+	s = parse("MIME-Version: 1.0\r\nContent-Transfer-Encoding: 8bit\r\n\r\nx");
+	CHECK(strstr(s->body, "\"8BIT\"") != NULL);
+	msgsum_free(&s);
 }
 
 static void
