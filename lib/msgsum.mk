@@ -24,4 +24,5 @@ tests_fuzz_fuzz_msgsum_CFLAGS = $(MSGSUM_TEST_CFLAGS)
 tests_fuzz_fuzz_msgsum_LDADD = $(MSGSUM_TEST_LDADD)
 
 EXTRA_DIST += tests/unit/imap_sexp.py tests/unit/msgsum-grammar.sh \
+	tests/unit/msgsum-vs-dovecot.py \
 	tests/fuzz/replay-msgsum.sh tests/fuzz/seeds/msgsum
