@@ -5,6 +5,9 @@
 dist_noinst_SCRIPTS += tests/pgcluster tests/run-tests
 EXTRA_DIST += tests/lsan.supp tests/integration
 
+# The integration suite's pure helpers (IMAP value parser, comparison rules).
+TESTS += tests/integration/selftest.sh
+
 # `make integration`: the integration suite against this build tree.
 .PHONY: integration
 integration: all
