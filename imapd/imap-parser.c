@@ -450,6 +450,12 @@ imap_parser_tag(const struct imap_parser *p)
 	return p->have_tag ? p->tag : NULL;
 }
 
+void
+imap_parser_set_max_literal(struct imap_parser *p, size_t max_literal)
+{
+	p->max_literal = max_literal;
+}
+
 size_t
 imap_parser_literal_size(const struct imap_parser *p)
 {

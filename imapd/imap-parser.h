@@ -84,6 +84,9 @@ const struct imap_arg *imap_parser_args(const struct imap_parser *p,
     size_t *count_r);
 const char *imap_parser_error(const struct imap_parser *p);
 const char *imap_parser_tag(const struct imap_parser *p);
+/* Change the literal limit (e.g. small before login, imap_max_literal
+ * after). Takes effect for literals announced from now on. */
+void imap_parser_set_max_literal(struct imap_parser *p, size_t max_literal);
 /* The size of the literal just announced (after IMAP_PARSE_LITERAL). */
 size_t imap_parser_literal_size(const struct imap_parser *p);
 

@@ -26,6 +26,10 @@ imap_session_set_state(struct imap_session *s, enum imap_state st)
 {
 	if (s->state == st)
 		return;
+	/* the full literal limit only for a logged-in user */
+	imap_parser_set_max_literal(s->parser, st == IMAP_STATE_NOAUTH &&
+	    IMAP_MAX_LITERAL_NOAUTH < s->d->max_literal ?
+	    IMAP_MAX_LITERAL_NOAUTH : s->d->max_literal);
 	log_debug(s->c->id, "imap state %s -> %s", state_names[s->state],
 	    state_names[st]);
 	s->state = st;
@@ -469,6 +473,8 @@ session_accepted(struct conn *c)
 	s->c = c;
 	s->d = d;
 	s->state = IMAP_STATE_NOAUTH;
+	imap_parser_set_max_literal(s->parser, IMAP_MAX_LITERAL_NOAUTH <
+	    d->max_literal ? IMAP_MAX_LITERAL_NOAUTH : d->max_literal);
 	c->data = s;
 	conn_printf(c, "* OK [CAPABILITY %s] %s capmail IMAP ready\r\n",
 	    IMAP_CAPABILITIES, d->hostname);

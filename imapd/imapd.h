@@ -24,6 +24,9 @@ struct imapd {
 /* Bad commands before a session is dropped, failed logins likewise. */
 #define IMAP_MAX_BAD_COMMANDS 20
 #define IMAP_MAX_AUTH_FAILURES 3
+/* Literals before login (a password, a user name): an unauthenticated
+ * client cannot make the server hold imap_max_literal bytes. */
+#define IMAP_MAX_LITERAL_NOAUTH 8192
 /* AUTHENTICATE continuation line (base64 of user NUL user NUL password). */
 #define IMAP_MAX_AUTH_LINE 8192
 

@@ -216,7 +216,8 @@ store_entries_expunge(struct store_conn *db, int64_t user,
 	PQclear(res);
 	if (rc == 0) {
 		*n_r = (size_t)n;
-		qsort(*uids_r, *n_r, sizeof(uint32_t), cmp_u32);
+		if (n > 1)
+			qsort(*uids_r, *n_r, sizeof(uint32_t), cmp_u32);
 	}
 out:
 	buf_free(&arr);

@@ -46,6 +46,8 @@ feed(struct imap_parser *p, const char *s, size_t len, size_t step)
 		if (r.last != IMAP_PARSE_MORE)
 			break;
 		CHECK(used == n);
+		if (used == 0)
+			break;		/* no progress: fail, do not spin */
 	}
 	return r;
 }
@@ -226,6 +228,15 @@ test_limits_and_recovery(void)
 	CHECK(r.last == IMAP_PARSE_DONE);
 	imap_parser_args(p, &n);
 	CHECK(n == 0);
+	/* the literal limit can be changed between commands */
+	imap_parser_reset(p);
+	imap_parser_set_max_literal(p, 5);
+	r = feed(p, ok, strlen(ok), 1);
+	CHECK(r.last == IMAP_PARSE_ERROR);
+	imap_parser_reset(p);
+	imap_parser_set_max_literal(p, 10);
+	r = feed(p, ok, strlen(ok), 1);
+	CHECK(r.last == IMAP_PARSE_DONE);
 	imap_parser_free(&p);
 }
 
