@@ -72,19 +72,17 @@ copy_reply(struct imap_session *s, struct imap_job *j, int rc)
 		imap_job_tagged(j, "NO [TRYCREATE] Mailbox doesn't exist");
 		return;
 	}
+	if (rc == CM_EPERM) {
+		imap_job_tagged(j, "NO [EXPUNGEISSUED] Some messages are no"
+		    " longer available, nothing copied");
+		return;
+	}
 	if (rc < 0) {
 		imap_job_store_error(j, rc, "COPY");
 		return;
 	}
-	if (cj->ncopied < cj->n) {
-		imap_job_tagged(j, "NO [EXPUNGEISSUED] Some messages are no"
-		    " longer available");
-		/* the others were copied: COPY is not all-or-nothing here
-		 * only when messages vanished under us */
-		return;
-	}
-	buf_init(&a, 150);
-	buf_init(&b, 150);
+	buf_init(&a, 1900);
+	buf_init(&b, 1900);
 	if (cj->ncopied > 0 && uid_set(&a, cj->src, cj->ncopied) == 0 &&
 	    uid_set(&b, cj->dst, cj->ncopied) == 0)
 		imap_job_tagged(j, "OK [COPYUID %u %s %s] COPY completed",

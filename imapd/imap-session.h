@@ -85,7 +85,7 @@ struct imap_job {
 	int allow_expunge;		/* EXPUNGE responses allowed */
 	int again;			/* set by reply: run work again */
 	struct buf out;			/* work's rendered responses */
-	char tagged[256];		/* "OK FETCH completed" */
+	char tagged[4096];		/* "OK FETCH completed" */
 
 	/* the poll's result */
 	struct store_entry *view;

@@ -41,5 +41,6 @@ tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz-imap-parser.c \
 tests_fuzz_fuzz_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
 tests_fuzz_fuzz_imap_parser_LDADD = imapd/libimapproto.a lib/libcapmail.a
 TESTS += tests/fuzz/replay-imap-parser.sh
-EXTRA_DIST += tests/fuzz/replay-imap-parser.sh tests/fuzz/seeds/imap-parser \
+EXTRA_DIST += tests/fuzz/replay-imap-parser.sh tests/fuzz/imap.dict \
+	tests/fuzz/seeds/imap-parser \
 	tests/imap

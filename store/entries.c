@@ -289,6 +289,12 @@ store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
 	if (rc < 0)
 		goto fail;
 	n = PQntuples(res);
+	if ((size_t)n != nuids) {
+		/* some are no longer visible: copy nothing (RFC 3501 6.4.7
+		 * wants COPY all or nothing) */
+		rc = CM_EPERM;
+		goto fail;
+	}
 	if (n > 0) {
 		*src_r = malloc((size_t)n * sizeof(uint32_t));
 		*dst_r = malloc((size_t)n * sizeof(uint32_t));

@@ -100,7 +100,8 @@ int store_entries_expunge(struct store_conn *db, int64_t user,
 /* Copy entries (same grants: reference semantics, nothing duplicated)
  * into mailbox dest, with new uids. src_r/dst_r (malloc'd, *n_r each) give
  * the uid pairs for COPYUID; *uidvalidity_r is dest's. CM_ENOTFOUND when
- * dest does not exist. */
+ * dest does not exist; CM_EPERM (and nothing copied) when any of uids is
+ * not visible (expunged, grant revoked). uids must be distinct. */
 int store_entries_copy(struct store_conn *db, int64_t user,
     int64_t mailbox_id, const uint32_t *uids, size_t nuids,
     const char *dest, uint32_t *uidvalidity_r, uint32_t **src_r,

@@ -126,6 +126,8 @@ def main():
         served = any(isinstance(x, tuple) and x[1] == msg1 for x in data)
         check(typ == "NO" and not served,
               "revoked grant: FETCH answers NO, bytes not served")
+        typ, data = b.copy("1:2", "Trash")
+        check(typ == "NO", "revoked grant: COPY refused (nothing copied)")
         typ, data = b.uid("SEARCH", "ALL")
         check(typ == "OK" and data[0].split()[:1] != [b"1"],
               "revoked grant: not found by SEARCH")
