@@ -16,6 +16,7 @@ imapd_libimapproto_a_SOURCES = \
 imapd_libimapproto_a_CFLAGS = $(AM_CFLAGS)
 
 sbin_PROGRAMS += imapd/capmail-imapd
+dist_man8_MANS += imapd/capmail-imapd.8
 imapd_capmail_imapd_SOURCES = \
 	imapd/main.c imapd/imapd.h \
 	imapd/imap-session.c imapd/imap-session.h \
