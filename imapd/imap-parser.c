@@ -284,7 +284,9 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 				buf_reset(&p->tok);
 			} else if (is_atom_char(ch)) {
 				buf_reset(&p->tok);
-				p->bracket = ch == '[';
+				/* "[" opens a section only after a name
+				 * (BODY[...]); a leading one is plain text */
+				p->bracket = 0;
 				if (buf_addc(&p->tok, (char)ch) < 0)
 					fail(p, "Out of memory", ch);
 				else
@@ -294,10 +296,14 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 			}
 			break;
 		case P_ATOM:
+			if (p->bracket > 0 && ch == '\r') {
+				/* an unmatched '[' just ends with the line;
+				 * whoever reads the atom judges it */
+				p->bracket = 0;
+			}
 			if (p->bracket > 0) {
-				if (ch == '\r' || ch == '\n' || ch == 0 ||
-				    ch >= 0x80) {
-					fail(p, "Unterminated '['", ch);
+				if (ch == '\n' || ch == 0 || ch >= 0x80) {
+					fail(p, "Invalid character in atom", ch);
 					break;
 				}
 				if (ch == '[')

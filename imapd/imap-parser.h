@@ -29,8 +29,10 @@
  * has at most IMAP_PARSER_MAX_ARGS arguments in all.
  *
  * Syntax accepted: atoms (any printable ASCII except SP ( ) { " ; an atom
- * that contains '[' runs to the matching ']' even across spaces and
- * parentheses, so "BODY[HEADER.FIELDS (From To)]<0.100>" is one atom),
+ * that contains '[' after its first character runs to the matching ']'
+ * even across spaces and parentheses, so
+ * "BODY[HEADER.FIELDS (From To)]<0.100>" is one atom; an unmatched '['
+ * ends with the line),
  * NIL (unquoted, any case), quoted strings with \" and \\ escapes, literals
  * {n} and {n+} (binary-safe, may contain NUL), and parenthesised lists.
  * Arguments are separated by single spaces; extra spaces are tolerated.

@@ -176,7 +176,7 @@ test_errors(void)
 	expect_error("a1 X \"a\\b\"\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
 	expect_error("a1 X {1x}\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
 	expect_error("a1 X {}\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
-	expect_error("a1 X BODY[\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
+	expect_error("a1 X BODY[a\nb]\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
 	expect_error("a1 X a\rb\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
 	expect_error("a1 X \x80\r\n", 100, 100, IMAP_PARSE_ERROR, "a1");
 	/* line limit: 20 bytes outside literals */
@@ -237,6 +237,21 @@ test_limits_and_recovery(void)
 	imap_parser_set_max_literal(p, 10);
 	r = feed(p, ok, strlen(ok), 1);
 	CHECK(r.last == IMAP_PARSE_DONE);
+	/* a leading '[' is plain atom text; an unmatched one ends at CRLF */
+	imap_parser_reset(p);
+	r = feed(p, "d SEARCH SUBJECT [PATCH x\r\n", 27, 1);
+	CHECK(r.last == IMAP_PARSE_DONE);
+	{
+		const struct imap_arg *a = imap_parser_args(p, &n);
+		CHECK(n == 5 && strcmp(a[3].str, "[PATCH") == 0);
+	}
+	imap_parser_reset(p);
+	r = feed(p, "e FETCH 1 BODY[\r\n", 18, 1);
+	CHECK(r.last == IMAP_PARSE_DONE);
+	{
+		const struct imap_arg *a = imap_parser_args(p, &n);
+		CHECK(n == 4 && strcmp(a[3].str, "BODY[") == 0);
+	}
 	imap_parser_free(&p);
 }
 
