@@ -21,25 +21,26 @@ struct cfg_param {
 	enum cfg_type type;
 	const char *def;
 	long long min, max;	/* CFG_INT bounds */
+	const char *choices;	/* CFG_STR: "a|b|c", or NULL for any */
 };
 
 static const struct cfg_param params[] = {
-	{ "hostname", CFG_STR, "localhost", 0, 0 },
-	{ "database", CFG_STR, "dbname=capmail", 0, 0 },
-	{ "store_connections", CFG_INT, "4", 1, 64 },
-	{ "user", CFG_STR, "capmail", 0, 0 },
-	{ "log_level", CFG_STR, "info", 0, 0 },
-	{ "smtp_listen", CFG_STR, "127.0.0.1:2525", 0, 0 },
-	{ "smtp_max_message_size", CFG_INT, "52428800", 1024, 1LL << 31 },
-	{ "smtp_max_recipients", CFG_INT, "100", 1, 10000 },
-	{ "smtp_max_errors", CFG_INT, "20", 1, 1000 },
-	{ "smtp_max_line", CFG_INT, "2048", 512, 65536 },
-	{ "smtp_timeout", CFG_INT, "300", 1, 86400 },
-	{ "imap_listen", CFG_STR, "127.0.0.1:1143", 0, 0 },
-	{ "imap_max_line", CFG_INT, "65536", 1024, 1 << 24 },
-	{ "imap_max_literal", CFG_INT, "52428800", 1024, 1LL << 31 },
-	{ "imap_timeout", CFG_INT, "1800", 1, 86400 },
-	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31 },
+	{ "hostname", CFG_STR, "localhost", 0, 0, NULL },
+	{ "database", CFG_STR, "dbname=capmail", 0, 0, NULL },
+	{ "store_connections", CFG_INT, "4", 1, 64, NULL },
+	{ "user", CFG_STR, "capmail", 0, 0, NULL },
+	{ "log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error" },
+	{ "smtp_listen", CFG_STR, "127.0.0.1:2525", 0, 0, NULL },
+	{ "smtp_max_message_size", CFG_INT, "52428800", 1024, 1LL << 31, NULL },
+	{ "smtp_max_recipients", CFG_INT, "100", 1, 10000, NULL },
+	{ "smtp_max_errors", CFG_INT, "20", 1, 1000, NULL },
+	{ "smtp_max_line", CFG_INT, "2048", 512, 65536, NULL },
+	{ "smtp_timeout", CFG_INT, "300", 1, 86400, NULL },
+	{ "imap_listen", CFG_STR, "127.0.0.1:1143", 0, 0, NULL },
+	{ "imap_max_line", CFG_INT, "65536", 1024, 1 << 24, NULL },
+	{ "imap_max_literal", CFG_INT, "52428800", 1024, 1LL << 31, NULL },
+	{ "imap_timeout", CFG_INT, "1800", 1, 86400, NULL },
+	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 
@@ -85,6 +86,22 @@ parse_bool(const char *s)
 	return -1;
 }
 
+/* 0 if v is one of the '|'-separated choices. */
+static int
+one_of(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *c = choices; *c != '\0';) {
+		const char *bar = strchr(c, '|');
+		size_t len = bar != NULL ? (size_t)(bar - c) : strlen(c);
+		if (len == n && memcmp(c, v, n) == 0)
+			return 0;
+		c += len + (bar != NULL);
+	}
+	return -1;
+}
+
 static int
 check_value(const struct cfg_param *p, const char *v)
 {
@@ -96,7 +113,7 @@ check_value(const struct cfg_param *p, const char *v)
 	case CFG_BOOL:
 		return parse_bool(v) < 0 ? -1 : 0;
 	case CFG_STR:
-		return 0;
+		return p->choices == NULL ? 0 : one_of(p->choices, v);
 	}
 	return -1;
 }
@@ -165,9 +182,15 @@ cfg_load(const char *path, char *err, size_t errsz)
 			goto fail;
 		}
 		if (check_value(&params[i], v) < 0) {
-			snprintf(err, errsz, "%s:%u: %s: bad value '%s'%s",
+			snprintf(err, errsz, "%s:%u: %s: bad value '%s'%s%s",
 			    path, lineno, params[i].name, v,
-			    params[i].type == CFG_INT ? " (out of range?)" : "");
+			    params[i].type == CFG_INT ? " (out of range?)" : "",
+			    params[i].choices != NULL ? " (one of " : "");
+			if (params[i].choices != NULL) {
+				size_t l = strlen(err);
+				snprintf(err + l, errsz - l, "%s)",
+				    params[i].choices);
+			}
 			free(v);
 			goto fail;
 		}

@@ -4,6 +4,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/buf.c lib/buf.h \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \
+	lib/daemon.c lib/daemon.h \
 	lib/errors.c lib/errors.h \
 	lib/imapstr.c lib/imapstr.h \
 	lib/log.c lib/log.h \

@@ -107,6 +107,14 @@ test_cfg(void)
 	fclose(f);
 	c = cfg_load(path, err, sizeof err);
 	CHECK(c == NULL);
+
+	f = fopen(path, "w");
+	fputs("log_level = loud\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "log_level: bad value 'loud' (one of "
+	    "debug|info|warn|error)") != NULL);
 	unlink(path);
 }
 
