@@ -564,6 +564,17 @@ raw_boundary(const char *v, size_t len)
 }
 
 /* The content type of node n, from its header (its end just reached). */
+
+/* Whether a Content-Type value has a '/' before its parameters. */
+static bool
+has_subtype(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len && v[i] != ';'; i++)
+		if (v[i] == '/')
+			return true;
+	return false;
+}
+
 static void
 content_type(struct ctx *c, struct node *n, bool at_eoh)
 {
@@ -589,6 +600,12 @@ content_type(struct ctx *c, struct node *n, bool at_eoh)
 		    mailmime_content_parse(v, vlen, &idx, &ct) !=
 		    MAILIMF_NO_ERROR)
 			ct = NULL;
+		if (ct != NULL && !has_subtype(v, vlen)) {
+			/* libetpan makes "text" into text/unknown; RFC 2045
+			 * 5.2: an invalid Content-Type means text/plain */
+			mailmime_content_free(ct);
+			ct = NULL;
+		}
 		if (ct != NULL && at_eoh)
 			rawb = raw_boundary(v, vlen);
 		free(v);

@@ -403,6 +403,23 @@ test_missing_headers(void)
 	msgsum_free(&s);
 }
 
+/* RFC 2045 5.2: an invalid Content-Type (no subtype) means text/plain. */
+static void
+test_ctype_without_subtype(void)
+{
+	struct msgsum *s = parse("MIME-Version: 1.0\r\nContent-Type: text\r\n"
+	    "\r\nbody\r\n");
+
+	CHECK_STR(s->body, "(\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL "
+	    "NIL \"7BIT\" 6 1)");
+	msgsum_free(&s);
+	s = parse("MIME-Version: 1.0\r\nContent-Type: text plain; a=b\r\n"
+	    "\r\nbody\r\n");
+	CHECK_STR(s->body, "(\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL "
+	    "NIL \"7BIT\" 6 1)");
+	msgsum_free(&s);
+}
+
 static void
 test_8bit(void)
 {
@@ -622,6 +639,7 @@ main(void)
 	test_groups();
 	test_repeated_and_comments();
 	test_missing_headers();
+	test_ctype_without_subtype();
 	test_8bit();
 	test_shapes();
 	test_prefixes();
