@@ -14,21 +14,18 @@
 #include "config.h"
 
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <uv.h>
 
 #include "cfg.h"
 #include "conn.h"
+#include "daemon.h"
 #include "log.h"
 #include "privdrop.h"
 #include "smtp-session.h"
 #include "store.h"
 
-#define DEFAULT_CONFIG CAPMAIL_SYSCONFDIR "/capmail.conf"
 #define INPUT_SLACK 65536	/* c->in beyond one command line */
 
 static void
@@ -41,56 +38,16 @@ on_signal(uv_signal_t *h, int signum)
 	gateway_stop(gw);
 }
 
-static void
-usage(void)
-{
-	fputs("usage: capmail-gateway [-c CONFIG] [-f]\n", stderr);
-	exit(2);
-}
-
-static enum log_level
-level_of(const char *s)
-{
-	if (strcmp(s, "debug") == 0)
-		return LOG_LVL_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return LOG_LVL_WARN;
-	if (strcmp(s, "error") == 0)
-		return LOG_LVL_ERROR;
-	return LOG_LVL_INFO;
-}
-
 int
 main(int argc, char **argv)
 {
-	const char *path = NULL;
 	struct gateway gw;
 	struct cfg *cfg;
 	uv_signal_t sigterm, sigint;
-	char err[512];
-	int ch, rc;
+	int rc;
 
-	while ((ch = getopt(argc, argv, "c:f")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'f':
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
-		path = DEFAULT_CONFIG;
-
-	log_open("capmail-gateway");
-	if ((cfg = cfg_load(path, err, sizeof err)) == NULL)
-		log_fatal("config: %s", err);
-	log_set_level(level_of(cfg_str(cfg, "log_level")));
-	signal(SIGPIPE, SIG_IGN);
+	cfg = daemon_setup(argc, argv, "capmail-gateway");
+	store_segment_min = (size_t)cfg_int(cfg, "segment_min_size");
 
 	memset(&gw, 0, sizeof gw);
 	gw.loop = uv_default_loop();
