@@ -13,7 +13,7 @@
 #include "imap-util.h"
 #include "log.h"
 
-#define SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+#define SYSTEM_FLAGS IMAP_SYSTEM_FLAGS
 #define MAX_KEYWORDS_LISTED 200
 
 struct select_job {
@@ -117,12 +117,14 @@ select_reply(struct imap_session *s, struct imap_job *j, int rc)
 
 	imap_send(s, "* FLAGS (" SYSTEM_FLAGS "%s)",
 	    kw.data != NULL ? kw.data : "");
-	buf_free(&kw);
 	if (sj->readonly)
 		imap_send(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox");
 	else
-		imap_send(s, "* OK [PERMANENTFLAGS (" SYSTEM_FLAGS " \\*)]"
-		    " Flags permitted");
+		imap_send(s, "* OK [PERMANENTFLAGS (" SYSTEM_FLAGS "%s \\*)]"
+		    " Flags permitted", kw.data != NULL ? kw.data : "");
+	s->keywords = kw.len > 0 ? buf_take(&kw, NULL) : NULL;
+	s->keywords_changed = 0;
+	buf_free(&kw);
 	imap_send(s, "* %zu EXISTS", s->nmsgs);
 	imap_send(s, "* 0 RECENT");
 	if (unseen > 0)

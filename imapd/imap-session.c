@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "imap-commands.h"
+#include "imap-search.h"
 #include "imap-session.h"
 #include "imap-util.h"
 #include "log.h"
@@ -68,6 +69,42 @@ view_free(struct imap_session *s)
 	free(s->mbox_name);
 	s->mbox_name = NULL;
 	s->mbox_id = 0;
+	free(s->keywords);
+	s->keywords = NULL;
+	s->keywords_changed = 0;
+}
+
+/* Remember keywords the client has not been told about (FLAGS). */
+static void
+note_keywords(struct imap_session *s, const char *flags)
+{
+	while (*flags != '\0') {
+		const char *e = strchr(flags, ' ');
+		size_t len = e != NULL ? (size_t)(e - flags) : strlen(flags);
+		char word[256];
+
+		if (flags[0] != '\\' && len > 0 && len < sizeof(word)) {
+			memcpy(word, flags, len);
+			word[len] = '\0';
+			if (!imap_flags_have(s->keywords != NULL ? s->keywords :
+			    "", word)) {
+				size_t old = s->keywords != NULL ?
+				    strlen(s->keywords) : 0;
+				char *nk;
+				if (old + len + 2 > IMAP_MAX_KEYWORDS_LEN ||
+				    (nk = realloc(s->keywords, old + len + 2))
+				    == NULL)
+					return;
+				nk[old] = ' ';
+				memcpy(nk + old + 1, word, len + 1);
+				s->keywords = nk;
+				s->keywords_changed = 1;
+			}
+		}
+		if (e == NULL)
+			break;
+		flags = e + 1;
+	}
 }
 
 void
@@ -109,6 +146,7 @@ imap_session_set_flags(struct imap_session *s, uint32_t uid,
 		return;		/* the next poll announces it again */
 	free(s->msgs[i].flags);
 	s->msgs[i].flags = f;
+	note_keywords(s, f);
 }
 
 static int
@@ -126,6 +164,7 @@ view_append(struct imap_session *s, uint32_t uid, const char *flags)
 	if ((s->msgs[s->nmsgs].flags = strdup(flags)) == NULL)
 		return CM_ENOMEM;
 	s->msgs[s->nmsgs++].uid = uid;
+	note_keywords(s, flags);
 	return 0;
 }
 
@@ -287,6 +326,16 @@ job_finish(struct imap_session *s, struct imap_job *j)
 			conn_close(c, "mailbox deleted");
 		}
 	}
+	if (!conn_closing(c) && s->state == IMAP_STATE_SELECTED &&
+	    s->keywords_changed) {
+		imap_send(s, "* FLAGS (" IMAP_SYSTEM_FLAGS "%s)",
+		    s->keywords != NULL ? s->keywords : "");
+		if (!s->readonly)
+			imap_send(s, "* OK [PERMANENTFLAGS (" IMAP_SYSTEM_FLAGS
+			    "%s \\*)] Flags permitted",
+			    s->keywords != NULL ? s->keywords : "");
+	}
+	s->keywords_changed = 0;
 	if (!conn_closing(c))
 		imap_send(s, "%s %s", j->tag, j->tagged);
 	s->job = NULL;

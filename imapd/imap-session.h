@@ -66,7 +66,12 @@ struct imap_session {
 	uint32_t uidvalidity;
 	struct imap_view_msg *msgs;
 	size_t nmsgs, capmsgs;
+	char *keywords;			/* " $A $B": in the last FLAGS sent */
+	int keywords_changed;		/* send FLAGS again */
 };
+
+#define IMAP_SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+#define IMAP_MAX_KEYWORDS_LEN 16384
 
 struct imap_job;
 typedef int imap_work_fn(struct store_conn *db, struct imap_job *j);
