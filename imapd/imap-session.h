@@ -12,9 +12,11 @@
  *    job and db), then reply() runs on the loop and writes the untagged
  *    responses; then, when the job asked for it, the selected mailbox is
  *    polled (in the same worker call) and the changes are announced (EXISTS,
- *    EXPUNGE when allowed, FETCH FLAGS), and the tagged line goes out.
- *    reply() may set j->again to have work() run once more (FETCH in
- *    batches).
+ *    EXPUNGE when allowed, FETCH FLAGS, FLAGS for new keywords), and the
+ *    tagged line goes out. work() may set j->again to be run once more
+ *    after reply() (FETCH in batches); the poll waits for the last
+ *    round. Output that work() renders into j->out is written before
+ *    reply() runs.
  *  - the selected mailbox's view: uid and flags per sequence number, as
  *    this client knows them. It changes only where the client is told.
  *
@@ -88,7 +90,7 @@ struct imap_job {
 	int64_t user_id, mbox_id;
 	int refresh;			/* poll the selected mailbox after */
 	int allow_expunge;		/* EXPUNGE responses allowed */
-	int again;			/* set by reply: run work again */
+	int again;			/* set by work: run again */
 	struct buf out;			/* work's rendered responses */
 	char tagged[4096];		/* "OK FETCH completed" */
 
