@@ -2,10 +2,10 @@
  * capmail-imapd: the IMAP4rev1 server over the capmail store. See
  * imap-session.h for a session's life, imap-commands.c for the commands.
  *
- *   capmail-imapd [-c CONFIG]
+ *   capmail-imapd [-c CONFIG] [-f]
  *
- * Reads the config (default CAPMAIL_SYSCONFDIR/capmail.conf if it exists,
- * else the defaults), listens on imap_listen, drops privileges to `user`
+ * Reads the config (daemon_setup: default CAPMAIL_SYSCONFDIR/capmail.conf
+ * if it exists, else the defaults; always in the foreground), listens on imap_listen, drops privileges to `user`
  * (when started as root) after binding, and runs one libuv loop; every
  * database access goes through store_run(). SIGTERM and SIGINT stop it:
  * open sessions are dropped (clients reconnect; a command whose answer
@@ -24,13 +24,13 @@
 
 #include "cfg.h"
 #include "conn.h"
+#include "daemon.h"
 #include "imap-session.h"
 #include "imapd.h"
 #include "log.h"
 #include "privdrop.h"
 #include "store.h"
 
-#define DEFAULT_CONFIG CAPMAIL_SYSCONFDIR "/capmail.conf"
 /* c->in: the parser copies as it goes, so this only smooths reads. */
 #define IMAP_INPUT_BUFFER (256 * 1024)
 
@@ -41,59 +41,21 @@ on_signal(uv_signal_t *h, int signum)
 	uv_stop(h->loop);
 }
 
-static void
-usage(void)
-{
-	fputs("usage: capmail-imapd [-c CONFIG]\n", stderr);
-	exit(2);
-}
-
-static enum log_level
-level_of(const char *s)
-{
-	if (strcmp(s, "debug") == 0)
-		return LOG_LVL_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return LOG_LVL_WARN;
-	if (strcmp(s, "error") == 0)
-		return LOG_LVL_ERROR;
-	return LOG_LVL_INFO;
-}
-
 int
 main(int argc, char **argv)
 {
-	const char *path = NULL;
 	struct imapd d;
 	struct cfg *cfg;
 	uv_signal_t sigterm, sigint;
-	char err[512];
-	int ch, rc;
+	int rc;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
-		path = DEFAULT_CONFIG;
-
-	log_open("capmail-imapd");
-	if ((cfg = cfg_load(path, err, sizeof err)) == NULL)
-		log_fatal("config: %s", err);
-	log_set_level(level_of(cfg_str(cfg, "log_level")));
-	signal(SIGPIPE, SIG_IGN);
-
+	cfg = daemon_setup(argc, argv, "capmail-imapd");
 	memset(&d, 0, sizeof d);
 	d.loop = uv_default_loop();
 	d.max_line = (size_t)cfg_int(cfg, "imap_max_line");
 	d.max_literal = (size_t)cfg_int(cfg, "imap_max_literal");
+	/* APPEND stores through store_deliver() like delivered mail */
+	store_segment_min = (size_t)cfg_int(cfg, "segment_min_size");
 	snprintf(d.hostname, sizeof d.hostname, "%s", cfg_str(cfg, "hostname"));
 
 	rc = listener_start(d.loop, cfg_str(cfg, "imap_listen"),
