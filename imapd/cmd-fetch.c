@@ -17,6 +17,7 @@
 #include "imap-commands.h"
 #include "imap-fetch.h"
 #include "imap-search.h"
+#include "imap-util.h"
 
 #define FETCH_BATCH_DATA 20
 #define FETCH_BATCH_META 500

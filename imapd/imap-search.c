@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "imap-search.h"
+#include "imap-util.h"
 
 struct sp {
 	const struct imap_arg *a;
@@ -357,23 +358,6 @@ imap_search_needs(const struct imap_search_key *k)
 	for (size_t i = 0; i < k->nsub; i++)
 		need |= imap_search_needs(k->sub[i]);
 	return need;
-}
-
-int
-imap_flags_have(const char *flags, const char *flag)
-{
-	size_t fl = strlen(flag);
-
-	while (*flags != '\0') {
-		const char *e = strchr(flags, ' ');
-		size_t n = e != NULL ? (size_t)(e - flags) : strlen(flags);
-		if (n == fl && strncasecmp(flags, flag, n) == 0)
-			return 1;
-		if (e == NULL)
-			break;
-		flags = e + 1;
-	}
-	return 0;
 }
 
 /* Does any field named name of the header [h, h+len) contain value? */

@@ -66,7 +66,5 @@ int imap_search_match(const struct imap_search_key *k,
     const struct store_msg *m, uint32_t seq, uint32_t max_seq,
     uint32_t max_uid);
 
-/* Is flag (case-insensitive) in the space-separated list flags? */
-int imap_flags_have(const char *flags, const char *flag);
 
 #endif

@@ -258,9 +258,8 @@ imap_flag_valid(const char *s)
 	return 1;
 }
 
-/* Is flag (case-insensitive) in the space-separated list? */
-static int
-flags_have(const char *flags, const char *flag)
+int
+imap_flags_have(const char *flags, const char *flag)
 {
 	size_t fl = strlen(flag);
 
@@ -290,7 +289,7 @@ imap_flags_collect(const struct imap_arg *list, size_t n, struct buf *b)
 		    k++)
 			if (strcasecmp(f, sysflags[k]) == 0)
 				f = sysflags[k];
-		if (flags_have(b->data != NULL ? b->data : "", f))
+		if (imap_flags_have(b->data != NULL ? b->data : "", f))
 			continue;
 		if ((b->len > 0 && buf_addc(b, ' ') < 0) || buf_addstr(b, f) < 0)
 			return CM_ETOOBIG;

@@ -57,6 +57,8 @@ int imap_flag_valid(const char *s);
  * for more than IMAP_MAX_FLAGS. */
 #define IMAP_MAX_FLAGS 100
 struct imap_arg;
+/* Is flag (case-insensitive) in the space-separated list flags? */
+int imap_flags_have(const char *flags, const char *flag);
 int imap_flags_collect(const struct imap_arg *list, size_t n, struct buf *b);
 
 /* Append s as an IMAP string: quoted when it can be, else a literal. */
