@@ -1,6 +1,8 @@
 """The gateway's and imapd's own protocol transcript runners
-(tests/smtp/run-transcripts.py, tests/imap/run-transcripts.py), run against
-the fixture's daemons when present. Each runner is one test here; it passes
+(tests/smtp/run-transcripts.py, tests/imap/run-transcripts.py) and imapd's
+imaplib end-to-end checks (tests/imap/test-imaplib.py: sessions seeing each
+other's changes, revocation of a selected message), run against the
+fixture's daemons when present. Each runner is one test here; it passes
 when the runner exits 0. The fixture's addresses and users are passed as
 options and in the environment (CAPMAIL_SMTP_PORT, CAPMAIL_IMAP_PORT,
 CAPMAIL_TEST_DB, CAPMAIL_CONF, CAPMAIL_TEST_USERS="addr:password ...")."""
@@ -13,8 +15,8 @@ import capfix
 from mailutil import Skip
 
 
-def runner_case(fx, proto, port):
-    path = os.path.join(fx.srcdir, 'tests', proto, 'run-transcripts.py')
+def runner_case(fx, proto, port, script='run-transcripts.py'):
+    path = os.path.join(fx.srcdir, 'tests', proto, script)
 
     def fn():
         if not os.path.exists(path):
@@ -29,6 +31,11 @@ def runner_case(fx, proto, port):
             # usage: run-transcripts.py [--db CONNINFO] --host HOST --port PORT
             argv = [sys.executable, path, '--db', fx.conninfo,
                     '--host', '127.0.0.1', '--port', str(port)]
+        elif script == 'test-imaplib.py':
+            # usage: test-imaplib.py HOST PORT USER PASSWORD [CONNINFO]
+            user = 'bob@example.test'
+            argv = [sys.executable, path, '127.0.0.1', str(port), user, capfix.USERS[user],
+                    fx.conninfo]
         else:
             # usage: run-transcripts.py HOST PORT USER PASSWORD
             user = 'alice@example.test'
@@ -45,4 +52,6 @@ def runner_case(fx, proto, port):
 
 def cases(fx):
     return [('transcripts: tests/smtp against capmail-gateway', runner_case(fx, 'smtp', fx.smtp_port)),
-            ('transcripts: tests/imap against capmail-imapd', runner_case(fx, 'imap', fx.imap_port))]
+            ('transcripts: tests/imap against capmail-imapd', runner_case(fx, 'imap', fx.imap_port)),
+            ('imaplib: tests/imap/test-imaplib.py against capmail-imapd',
+             runner_case(fx, 'imap', fx.imap_port, 'test-imaplib.py'))]
