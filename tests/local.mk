@@ -13,3 +13,10 @@ TESTS += tests/integration/selftest.sh
 integration: all
 	$(PYTHON3) $(srcdir)/tests/integration/run.py --srcdir $(abs_srcdir) --builddir $(abs_builddir)
 PYTHON3 = python3
+
+# `make bench`: speed, storage and memory figures (tests/bench/README.md).
+# Not part of `make check`; build without sanitizers first (contrib/build).
+EXTRA_DIST += tests/bench
+.PHONY: bench
+bench: all
+	$(PYTHON3) $(srcdir)/tests/bench/bench.py --srcdir $(abs_srcdir) --builddir $(abs_builddir)
