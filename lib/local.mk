@@ -6,6 +6,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/conn.c lib/conn.h \
 	lib/daemon.c lib/daemon.h \
 	lib/errors.c lib/errors.h \
+	lib/hdrdecode.c lib/hdrdecode.h \
 	lib/imapstr.c lib/imapstr.h \
 	lib/log.c lib/log.h \
 	lib/msgsum.c lib/msgsum.h \

@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "errors.h"
+#include "hdrdecode.h"
 #include "log.h"
 
 static int failures;
@@ -158,6 +159,34 @@ test_conn_line(void)
 	buf_free(&c.in);
 }
 
+static void
+test_hdrdecode(void)
+{
+	static const char q[] = " =?UTF-8?Q?h=C3=A9llo?= world";
+	static const char b[] = " =?ISO-8859-1?B?SGVsbG8gV29ybGQg6Q==?= <a@b>";
+	static const char two[] = "=?utf-8?q?a?= =?utf-8?q?b?=";
+	char *r;
+
+	r = hdr_decode_utf8(q, strlen(q));
+	CHECK(r != NULL && strcmp(r, "h\xc3\xa9llo world") == 0);
+	free(r);
+	r = hdr_decode_utf8(b, strlen(b));
+	CHECK(r != NULL && strcmp(r, "Hello World \xc3\xa9 <a@b>") == 0);
+	free(r);
+	/* adjacent encoded words join without the space (RFC 2047 6.2) */
+	r = hdr_decode_utf8(two, strlen(two));
+	CHECK(r != NULL && strcmp(r, "ab") == 0);
+	free(r);
+	/* nothing encoded: NULL, use the raw value */
+	CHECK(hdr_decode_utf8("plain subject", 13) == NULL);
+	/* only the first len bytes count */
+	r = hdr_decode_utf8(q, 23);
+	CHECK(r != NULL && strcmp(r, "h\xc3\xa9llo") == 0);
+	free(r);
+	/* a NUL inside: not decoded */
+	CHECK(hdr_decode_utf8("=?utf-8?q?a\0?=", 15) == NULL);
+}
+
 int
 main(void)
 {
@@ -166,6 +195,7 @@ main(void)
 	test_log_safe();
 	test_cfg();
 	test_conn_line();
+	test_hdrdecode();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;
