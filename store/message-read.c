@@ -19,15 +19,23 @@
 #include "store-int.h"
 #include "store-imap.h"
 
+/*
+ * The entries are picked first, by their primary key, in a subquery that
+ * OFFSET 0 keeps the planner from flattening: right after a bulk delivery
+ * its statistics still say a user has a handful of grants, and a plan
+ * that starts from grants rescans the whole mailbox for each of them
+ * (110 ms a query on 2000 messages, against 1.4 ms; see tests/bench).
+ */
 #define VISIBLE_FROM \
-	" FROM mailbox_entries e" \
+	" FROM (SELECT * FROM mailbox_entries" \
+	"  WHERE mailbox_id = $2::bigint AND uid = ANY($3::bigint[])" \
+	"  OFFSET 0) e" \
 	" JOIN grants g ON g.id = e.grant_id" \
 	" JOIN mailboxes mb ON mb.id = e.mailbox_id" \
 	" JOIN messages msg ON msg.id = g.message_id"
 #define VISIBLE_WHERE \
-	" WHERE e.mailbox_id = $2::bigint AND mb.owner = $1::bigint" \
-	" AND g.state = 'active' AND g.grantee = $1::bigint" \
-	" AND e.uid = ANY($3::bigint[])"
+	" WHERE mb.owner = $1::bigint" \
+	" AND g.state = 'active' AND g.grantee = $1::bigint"
 
 void
 store_messages_free(struct store_msg **mp, size_t n)
