@@ -7,6 +7,10 @@
  * Names are at most STORE_MAILBOX_NAME_MAX bytes, printable (8-bit allowed:
  * clients send modified UTF-7, but we do not police it), without '*', '%',
  * empty hierarchy levels or a leading '/'.
+ *
+ * \Recent lives in mailboxes.first_recent_uid (store/sql/002-recent.sql):
+ * store_mailbox_recent() claims or reads it, STATUS counts the entries at
+ * or above it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -349,12 +353,13 @@ store_mailbox_status(struct store_conn *db, int64_t user, const char *name,
 	char u[STORE_I64_STRLEN];
 	const char *p[2] = { store_i64_str(u, user), canon(name) };
 	PGresult *res;
-	int64_t v[4];
+	int64_t v[5];
 	int rc;
 
 	rc = store_exec(db, "SELECT m.uidvalidity, m.uidnext,"
 	    " count(g.id),"
-	    " count(g.id) FILTER (WHERE NOT '\\Seen' = ANY(e.flags))"
+	    " count(g.id) FILTER (WHERE NOT '\\Seen' = ANY(e.flags)),"
+	    " count(g.id) FILTER (WHERE e.uid >= m.first_recent_uid)"
 	    " FROM mailboxes m"
 	    " LEFT JOIN mailbox_entries e ON e.mailbox_id = m.id"
 	    " LEFT JOIN grants g ON g.id = e.grant_id AND g.state = 'active'"
@@ -367,12 +372,53 @@ store_mailbox_status(struct store_conn *db, int64_t user, const char *name,
 		PQclear(res);
 		return CM_ENOTFOUND;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		store_col_i64(res, 0, i, &v[i]);
 	PQclear(res);
 	st_r->uidvalidity = (uint32_t)v[0];
 	st_r->uidnext = (uint32_t)v[1];
 	st_r->messages = (uint32_t)v[2];
 	st_r->unseen = (uint32_t)v[3];
+	st_r->recent = (uint32_t)v[4];
+	return 0;
+}
+
+int
+store_mailbox_recent(struct store_conn *db, int64_t user,
+    int64_t mailbox_id, uint32_t bound, int claim, uint32_t *first_r)
+{
+	char u[STORE_I64_STRLEN], m[STORE_I64_STRLEN], b[STORE_I64_STRLEN];
+	const char *p[3] = { store_i64_str(u, user),
+	    store_i64_str(m, mailbox_id), store_i64_str(b, bound) };
+	PGresult *res;
+	int64_t v;
+	int rc;
+
+	/* The claim: the row is locked by the subquery (FOR UPDATE), which
+	 * also yields the value before the update, so of two sessions
+	 * claiming at once the second waits and then sees the first's
+	 * bound; greatest() never moves first_recent_uid down, least()
+	 * never past uidnext. */
+	if (claim)
+		rc = store_exec(db, "UPDATE mailboxes m SET first_recent_uid ="
+		    " greatest(o.first_recent_uid, least($3::bigint, m.uidnext))"
+		    " FROM (SELECT id, first_recent_uid FROM mailboxes"
+		    "   WHERE id = $2::bigint AND owner = $1::bigint"
+		    "   FOR UPDATE) o"
+		    " WHERE m.id = o.id RETURNING o.first_recent_uid", 3, p,
+		    &res);
+	else
+		rc = store_exec(db, "SELECT first_recent_uid FROM mailboxes"
+		    " WHERE id = $2::bigint AND owner = $1::bigint", 2, p,
+		    &res);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return CM_ENOTFOUND;
+	}
+	store_col_i64(res, 0, 0, &v);
+	PQclear(res);
+	*first_r = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 	return 0;
 }

@@ -66,9 +66,22 @@ int store_mailbox_subscribe(struct store_conn *db, int64_t user,
 
 struct store_mailbox_status {
 	uint32_t messages, unseen, uidnext, uidvalidity;
+	uint32_t recent;	/* visible entries no session has claimed */
 };
 int store_mailbox_status(struct store_conn *db, int64_t user,
     const char *name, struct store_mailbox_status *st_r);
+
+/* \Recent (RFC 3501 2.3.2). The entries of mailbox mailbox_id with
+ * uid >= its first_recent_uid have been claimed by no read-write session
+ * yet. bound is one past the highest uid the caller has seen (so nothing
+ * it has not seen is claimed); *first_r is first_recent_uid before the
+ * call, and the uids in [*first_r, bound) are recent for the caller.
+ * With claim (SELECT, and the poll of a session that selected read-write)
+ * first_recent_uid is raised to bound in one statement, so no other
+ * session gets those uids as recent; without (EXAMINE) it is only read.
+ * CM_ENOTFOUND when the mailbox is gone. */
+int store_mailbox_recent(struct store_conn *db, int64_t user,
+    int64_t mailbox_id, uint32_t bound, int claim, uint32_t *first_r);
 
 /* ---- entries (entries.c) ---- */
 

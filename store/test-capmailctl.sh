@@ -87,13 +87,13 @@ run 2 -- -d "host=/nonexistent port=1" db bogus
 run 0 -- -d "$DB" db version
 expect out "0"
 run 0 -- -d "$DB" db init
-expect out "schema version 1 (1 migration applied)"
+expect out "schema version 2 (2 migrations applied)"
 run 1 -- -d "$DB" db init
-expect err "capmailctl: database already initialised (schema version 1); use 'db migrate'"
+expect err "capmailctl: database already initialised (schema version 2); use 'db migrate'"
 run 0 -- -d "$DB" db migrate
-expect out "schema version 1 (0 migrations applied)"
+expect out "schema version 2 (0 migrations applied)"
 run 0 -- -d "$DB" db version
-expect out "1"
+expect out "2"
 
 run 0 -- -d "$DB" domain add Example.TEST
 run 1 -- -d "$DB" domain add example.test

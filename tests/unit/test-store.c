@@ -8,8 +8,10 @@
  * (one message row, one grant and one entry per recipient, uids),
  * attachment deduplication, byte-exact reassembly of odd messages,
  * store_run() on a libuv loop (done on the loop thread, more requests
- * than connections), recovery from a killed connection, and CM_EDBDOWN
- * when nothing listens.
+ * than connections), recovery from a killed connection, CM_EDBDOWN
+ * when nothing listens, and \Recent bookkeeping (store_mailbox_recent:
+ * claims never overlap, never go back, never pass uidnext; STATUS
+ * RECENT).
  */
 #include "config.h"
 
@@ -27,6 +29,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "msgsum.h"
+#include "store-imap.h"
 #include "store-int.h"
 
 static int failures, checks;
@@ -409,6 +412,88 @@ static void test_deliver(struct store_conn *db, const int64_t ids[3])
 	store_grant_list_free(&g, n);
 	CHECK_RC(store_grant_list(db, "nobody@example.test", &g, &n),
 	    CM_ENOTFOUND);
+}
+
+/* \Recent: first_recent_uid, the claim (SELECT) and the look (EXAMINE),
+ * and STATUS RECENT, on a fresh mailbox of carol's. */
+static void test_recent(struct store_conn *db, const int64_t ids[3])
+{
+	struct store_mailbox mb;
+	struct store_mailbox_status st;
+	struct store_delivery d;
+	struct store_conn *other;
+	uint32_t uid = 0, first = 0;
+
+	CHECK_RC(store_mailbox_create(db, ids[2], "Recent"), 0);
+	CHECK_RC(store_mailbox_get(db, ids[2], "Recent", &mb), 0);
+	memset(&d, 0, sizeof d);
+	d.data = MSG1;
+	d.len = sizeof MSG1 - 1;
+	d.mail_from = "";
+	d.grantor_auth = "local-append";
+	d.rcpts = &ids[2];
+	d.nrcpts = 1;
+	d.mailbox = "Recent";
+	d.grant_state = "active";
+	d.flags = "";
+	d.uids_r = &uid;
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK(uid == 2);
+	CHECK_RC(store_mailbox_status(db, ids[2], "Recent", &st), 0);
+	CHECK(st.messages == 2 && st.recent == 2 && st.uidnext == 3);
+
+	/* EXAMINE looks: [1, 3) recent for it, and still for the next */
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 3, 0, &first), 0);
+	CHECK(first == 1);
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 3, 0, &first), 0);
+	CHECK(first == 1);
+	/* SELECT claims [1, 3); a second session (connection) gets none */
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 3, 1, &first), 0);
+	CHECK(first == 1);
+	CHECK_RC(store_mailbox_status(db, ids[2], "Recent", &st), 0);
+	CHECK(st.messages == 2 && st.recent == 0);
+	other = store_connect(conninfo, NULL, 0);
+	CHECK(other != NULL);
+	if (other != NULL) {
+		CHECK_RC(store_mailbox_recent(other, ids[2], mb.id, 3, 1,
+		    &first), 0);
+		CHECK(first == 3);	/* [3, 3): nothing */
+	}
+
+	/* a third message: recent again, claimed by whoever sees it first */
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK(uid == 3);
+	CHECK_RC(store_mailbox_status(db, ids[2], "Recent", &st), 0);
+	CHECK(st.messages == 3 && st.recent == 1);
+	/* a stale bound never moves first_recent_uid back */
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 2, 1, &first), 0);
+	CHECK(first == 3);
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 3, 0, &first), 0);
+	CHECK(first == 3);
+	if (other != NULL) {
+		CHECK_RC(store_mailbox_recent(other, ids[2], mb.id, 4, 1,
+		    &first), 0);
+		CHECK(first == 3);	/* [3, 4) is the other's */
+		store_disconnect(&other);
+	}
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 4, 1, &first), 0);
+	CHECK(first == 4);
+	/* a bound past uidnext claims nothing that has not arrived */
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 100, 1, &first), 0);
+	CHECK(first == 4);
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 100, 0, &first), 0);
+	CHECK(first == 4);
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK_RC(store_mailbox_status(db, ids[2], "Recent", &st), 0);
+	CHECK(uid == 4 && st.messages == 4 && st.recent == 1);
+
+	/* only the owner's mailbox */
+	CHECK_RC(store_mailbox_recent(db, ids[0], mb.id, 5, 1, &first),
+	    CM_ENOTFOUND);
+	CHECK_RC(store_mailbox_recent(db, ids[2], mb.id, 5, 0, &first), 0);
+	CHECK(first == 4);
+	store_mailbox_clear(&mb);
 }
 
 /* A multipart/mixed message with a text part and the given base64
@@ -925,6 +1010,7 @@ int main(void)
 	test_deliver(db, ids);
 	test_dedup(db, ids);
 	test_roundtrip(db, ids);
+	test_recent(db, ids);
 	store_disconnect(&db);
 	test_run(ids);
 	test_reconnect();
