@@ -8,7 +8,9 @@
  * A non-PEEK body section sets \Seen (unless the mailbox was opened with
  * EXAMINE) and the response then carries FLAGS. Messages that disappeared
  * (expunged by another session, grant revoked) are not served: the
- * command ends NO, as RFC 3501's implementation notes allow.
+ * command ends NO, as RFC 3501's implementation notes allow. FLAGS carry
+ * \Recent for the messages recent in this session (marks copied from the
+ * view when the command starts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ struct fetch_job {
 	struct imap_job j;
 	struct imap_fetch f;
 	uint32_t *seqs, *uids;
+	unsigned char *recent;	/* \Recent of uids[i] */
 	size_t n, pos;
 	unsigned what;
 	int set_seen;
@@ -44,6 +47,7 @@ fetch_free(struct imap_job *j)
 	store_entries_free(&fj->upd, fj->nupd);
 	free(fj->seqs);
 	free(fj->uids);
+	free(fj->recent);
 	free(fj);
 }
 
@@ -111,7 +115,7 @@ fetch_work(struct store_conn *db, struct imap_job *j)
 		if (k == batch)
 			break;
 		rc = imap_fetch_render(&fj->f, fj->seqs[fj->pos + k], &m[i],
-		    added[i], &j->out);
+		    added[i], fj->recent[fj->pos + k], &j->out);
 		if (rc < 0)
 			goto out;
 		if ((fj->f.atts & IMAP_FA_FLAGS) || added[i]) {
@@ -185,6 +189,16 @@ cmd_fetch(struct imap_session *s, const struct imap_cmd *cmd)
 		    "BAD Invalid sequence set");
 		return;
 	}
+	if (fj->n > 0 && (fj->recent = malloc(fj->n)) == NULL) {
+		imap_fetch_free(&fj->f);
+		free(fj->seqs);
+		free(fj->uids);
+		free(fj);
+		imap_cmd_reply(s, cmd, "NO Out of memory");
+		return;
+	}
+	for (size_t i = 0; i < fj->n; i++)
+		fj->recent[i] = s->msgs[fj->seqs[i] - 1].recent != 0;
 	if (cmd->uid)
 		fj->f.atts |= IMAP_FA_UID;
 	fj->what = fj->f.need_data ? STORE_MSG_DATA : 0;

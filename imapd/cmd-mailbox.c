@@ -398,7 +398,7 @@ status_reply(struct imap_session *s, struct imap_job *j, int rc)
 		uint32_t v = 0;
 		switch (st->items[i]) {
 		case ST_MESSAGES: v = st->st.messages; break;
-		case ST_RECENT: v = 0; break;
+		case ST_RECENT: v = st->st.recent; break;
 		case ST_UIDNEXT: v = st->st.uidnext; break;
 		case ST_UIDVALIDITY: v = st->st.uidvalidity; break;
 		case ST_UNSEEN: v = st->st.unseen; break;

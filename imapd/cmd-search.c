@@ -4,6 +4,7 @@
  * SEARCH_BATCH messages, reading only what the keys need (bytes only for
  * HEADER/BODY/TEXT and the address/subject keys), and evaluates the keys
  * in C. Messages no longer visible (expunged, revoked) never match.
+ * RECENT/NEW/OLD use the view's \Recent marks, copied with the uids.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct search_job {
 	struct imap_job j;
 	struct imap_search_key *key;
 	uint32_t *uids;		/* the view at the start, seq = index + 1 */
+	unsigned char *recent;	/* \Recent of uids[i] */
 	size_t n;
 	int uid;
 	unsigned what;
@@ -31,6 +33,7 @@ search_free(struct imap_job *j)
 
 	imap_search_free(&sj->key);
 	free(sj->uids);
+	free(sj->recent);
 	free(sj);
 }
 
@@ -56,7 +59,8 @@ search_work(struct store_conn *db, struct imap_job *j)
 			if (k == batch)
 				break;
 			if (imap_search_match(sj->key, &m[i],
-			    (uint32_t)(pos + k + 1), (uint32_t)sj->n, max_uid))
+			    (uint32_t)(pos + k + 1), (uint32_t)sj->n, max_uid,
+			    sj->recent[pos + k]))
 				rc = buf_printf(&j->out, " %u", sj->uid ?
 				    m[i].uid : (uint32_t)(pos + k + 1));
 		}
@@ -103,14 +107,18 @@ cmd_search(struct imap_session *s, const struct imap_cmd *cmd)
 		return;
 	}
 	if (s->nmsgs > 0 &&
-	    (sj->uids = malloc(s->nmsgs * sizeof(uint32_t))) == NULL) {
+	    ((sj->uids = malloc(s->nmsgs * sizeof(uint32_t))) == NULL ||
+	    (sj->recent = malloc(s->nmsgs)) == NULL)) {
 		imap_search_free(&sj->key);
+		free(sj->uids);
 		free(sj);
 		imap_cmd_reply(s, cmd, "NO Out of memory");
 		return;
 	}
-	for (size_t i = 0; i < s->nmsgs; i++)
+	for (size_t i = 0; i < s->nmsgs; i++) {
 		sj->uids[i] = s->msgs[i].uid;
+		sj->recent[i] = s->msgs[i].recent != 0;
+	}
 	sj->n = s->nmsgs;
 	sj->uid = cmd->uid;
 	sj->what = imap_search_needs(sj->key);

@@ -3,6 +3,11 @@
  * read-only), UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315).
  * EXPUNGE responses come from the poll that follows every command in the
  * selected state (imap-session.c), so EXPUNGE itself only deletes.
+ *
+ * \Recent: SELECT claims the messages no read-write session has seen yet
+ * (they are recent here and nowhere else); EXAMINE only looks, so they
+ * show as recent here and stay recent for the next SELECT (RFC 3501
+ * 6.3.2: EXAMINE must not make messages lose \Recent).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +50,14 @@ select_work(struct store_conn *db, struct imap_job *j)
 
 	if ((rc = store_mailbox_get(db, j->user_id, sj->name, &sj->mb)) < 0)
 		return rc;
-	return store_entries_list(db, j->user_id, sj->mb.id, &sj->e, &sj->n,
-	    &sj->uidnext);
+	if ((rc = store_entries_list(db, j->user_id, sj->mb.id, &sj->e,
+	    &sj->n, &sj->uidnext)) < 0)
+		return rc;
+	/* after the listing: only what this session sees is claimed */
+	j->mbox_id = sj->mb.id;
+	j->recent_claim = !sj->readonly;
+	j->recent_known = 0;
+	return imap_job_learn_recent(db, j, sj->e, sj->n, sj->uidnext);
 }
 
 /* The keywords in use, for the FLAGS response. */
@@ -113,6 +124,7 @@ select_reply(struct imap_session *s, struct imap_job *j, int rc)
 	s->mbox_id = sj->mb.id;
 	s->readonly = sj->readonly;
 	s->uidvalidity = sj->mb.uidvalidity;
+	imap_session_apply_recent(s, j);
 	imap_session_set_state(s, IMAP_STATE_SELECTED);
 
 	imap_send(s, "* FLAGS (" SYSTEM_FLAGS "%s)",
@@ -126,14 +138,14 @@ select_reply(struct imap_session *s, struct imap_job *j, int rc)
 	s->keywords_changed = 0;
 	buf_free(&kw);
 	imap_send(s, "* %zu EXISTS", s->nmsgs);
-	imap_send(s, "* 0 RECENT");
+	imap_send(s, "* %zu RECENT", s->nrecent);
 	if (unseen > 0)
 		imap_send(s, "* OK [UNSEEN %zu] First unseen", unseen);
 	imap_send(s, "* OK [UIDVALIDITY %u] UIDs valid", s->uidvalidity);
 	imap_send(s, "* OK [UIDNEXT %u] Predicted next UID", sj->uidnext);
 	log_safe(safe, sizeof(safe), sj->mb.name, strlen(sj->mb.name));
-	log_info(s->c->id, "imap %s mailbox=%s messages=%zu",
-	    sj->readonly ? "examine" : "select", safe, s->nmsgs);
+	log_info(s->c->id, "imap %s mailbox=%s messages=%zu recent=%zu",
+	    sj->readonly ? "examine" : "select", safe, s->nmsgs, s->nrecent);
 	imap_job_tagged(j, "OK [%s] %s completed",
 	    sj->readonly ? "READ-ONLY" : "READ-WRITE", cmd);
 }

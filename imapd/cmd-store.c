@@ -3,7 +3,9 @@
  * .SILENT). Flags are checked (system flags or keyword atoms; \Recent
  * cannot be stored), system flags are written in their canonical case,
  * duplicates dropped. The new flags come back from the store and are
- * announced as FETCH responses (with UID for UID STORE) unless .SILENT.
+ * announced as FETCH responses (with UID for UID STORE) unless .SILENT,
+ * with \Recent added for the session's recent messages (STORE can
+ * neither set nor clear it).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,7 @@ store_reply(struct imap_session *s, struct imap_job *j, int rc)
 {
 	struct store_job *st = (struct store_job *)j;
 	size_t k = 0;
+	int recent;
 
 	if (rc < 0) {
 		imap_job_store_error(j, rc, "STORE");
@@ -67,12 +70,15 @@ store_reply(struct imap_session *s, struct imap_job *j, int rc)
 		imap_session_set_flags(s, st->res[i].uid, st->res[i].flags);
 		if (st->silent)
 			continue;
+		recent = imap_session_recent(s, st->res[i].uid);
 		if (st->uid)
-			imap_send(s, "* %u FETCH (UID %u FLAGS (%s))",
-			    st->seqs[k], st->res[i].uid, st->res[i].flags);
+			imap_send(s, "* %u FETCH (UID %u FLAGS (%s%s))",
+			    st->seqs[k], st->res[i].uid, st->res[i].flags,
+			    imap_flags_recent(st->res[i].flags, recent));
 		else
-			imap_send(s, "* %u FETCH (FLAGS (%s))", st->seqs[k],
-			    st->res[i].flags);
+			imap_send(s, "* %u FETCH (FLAGS (%s%s))", st->seqs[k],
+			    st->res[i].flags, imap_flags_recent(
+			    st->res[i].flags, recent));
 	}
 	if (st->nres < st->n)
 		imap_job_tagged(j, "NO [EXPUNGEISSUED] Some messages are no"

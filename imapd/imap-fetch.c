@@ -517,7 +517,7 @@ render_body(const struct imap_fetch_body *b, const struct store_msg *m,
 
 int
 imap_fetch_render(const struct imap_fetch *f, uint32_t seq,
-    const struct store_msg *m, int add_flags, struct buf *out)
+    const struct store_msg *m, int add_flags, int recent, struct buf *out)
 {
 	struct buf scratch;
 	const char *sep = "";
@@ -530,7 +530,8 @@ imap_fetch_render(const struct imap_fetch *f, uint32_t seq,
 		sep = " ";
 	}
 	if (rc == 0 && ((f->atts & IMAP_FA_FLAGS) || add_flags)) {
-		rc = buf_printf(out, "%sFLAGS (%s)", sep, m->flags);
+		rc = buf_printf(out, "%sFLAGS (%s%s)", sep, m->flags,
+		    imap_flags_recent(m->flags, recent));
 		sep = " ";
 	}
 	if (rc == 0 && (f->atts & IMAP_FA_INTERNALDATE)) {

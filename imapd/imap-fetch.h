@@ -76,9 +76,10 @@ int imap_fetch_parse(const struct imap_arg *args, size_t n,
 void imap_fetch_free(struct imap_fetch *f);
 
 /* Render "* seq FETCH (...)\r\n" for m. add_flags forces FLAGS in (when
- * the fetch set \Seen). The message must carry data when f->need_data. */
+ * the fetch set \Seen); recent adds \Recent to them (the session's,
+ * never stored). The message must carry data when f->need_data. */
 int imap_fetch_render(const struct imap_fetch *f, uint32_t seq,
-    const struct store_msg *m, int add_flags, struct buf *out);
+    const struct store_msg *m, int add_flags, int recent, struct buf *out);
 
 /* Exposed for tests: the bytes of one section of m, cut from m->data.
  * Returns 1 and sets *p_r, *len_r (pointing into m->data, or into

@@ -117,10 +117,10 @@ static const struct {
 	{ "UNDRAFT", IMAP_SK_NOFLAG, "\\Draft" },
 	{ "UNFLAGGED", IMAP_SK_NOFLAG, "\\Flagged" },
 	{ "UNSEEN", IMAP_SK_NOFLAG, "\\Seen" },
-	{ "OLD", IMAP_SK_ALL, NULL },
+	{ "OLD", IMAP_SK_OLD, NULL },
 	{ "ALL", IMAP_SK_ALL, NULL },
-	{ "RECENT", IMAP_SK_NONE, NULL },
-	{ "NEW", IMAP_SK_NONE, NULL },
+	{ "RECENT", IMAP_SK_RECENT, NULL },
+	{ "NEW", IMAP_SK_NEW, NULL },
 };
 
 static const struct {
@@ -426,7 +426,7 @@ day_of(time_t t)
 
 int
 imap_search_match(const struct imap_search_key *k, const struct store_msg *m,
-    uint32_t seq, uint32_t max_seq, uint32_t max_uid)
+    uint32_t seq, uint32_t max_seq, uint32_t max_uid, int recent)
 {
 	int fail = 0;
 	time_t d;
@@ -434,19 +434,25 @@ imap_search_match(const struct imap_search_key *k, const struct store_msg *m,
 	switch (k->type) {
 	case IMAP_SK_ALL:
 		return 1;
-	case IMAP_SK_NONE:
-		return 0;
+	case IMAP_SK_RECENT:
+		return recent;
+	case IMAP_SK_NEW:
+		return recent && !imap_flags_have(m->flags, "\\Seen");
+	case IMAP_SK_OLD:
+		return !recent;
 	case IMAP_SK_AND:
 		for (size_t i = 0; i < k->nsub; i++)
 			if (!imap_search_match(k->sub[i], m, seq, max_seq,
-			    max_uid))
+			    max_uid, recent))
 				return 0;
 		return 1;
 	case IMAP_SK_OR:
-		return imap_search_match(k->sub[0], m, seq, max_seq, max_uid) ||
-		    imap_search_match(k->sub[1], m, seq, max_seq, max_uid);
+		return imap_search_match(k->sub[0], m, seq, max_seq, max_uid,
+		    recent) || imap_search_match(k->sub[1], m, seq, max_seq,
+		    max_uid, recent);
 	case IMAP_SK_NOT:
-		return !imap_search_match(k->sub[0], m, seq, max_seq, max_uid);
+		return !imap_search_match(k->sub[0], m, seq, max_seq, max_uid,
+		    recent);
 	case IMAP_SK_SEQSET:
 		return imap_seqset_contains(&k->set, seq, max_seq);
 	case IMAP_SK_UIDSET:

@@ -9,8 +9,9 @@
  * after the header, TEXT at the whole message (both raw, not decoded);
  * BEFORE/ON/SINCE compare the day (UTC) of the internal date,
  * SENTBEFORE/SENTON/SENTSINCE the day of the Date: header (the internal
- * date when there is none). \Recent is never set here, so RECENT and NEW
- * match nothing and OLD everything.
+ * date when there is none). \Recent is the session's (never stored), so
+ * the caller says whether the message is recent: RECENT matches those,
+ * NEW those without \Seen, OLD the others.
  *
  * Charsets: US-ASCII and UTF-8 (compared as bytes); anything else is
  * CM_EINVAL (the command answers NO [BADCHARSET]).
@@ -33,7 +34,7 @@ enum imap_skey {
 	IMAP_SK_SEQSET, IMAP_SK_UIDSET,
 	IMAP_SK_FLAG,		/* s1 = flag (ANSWERED -> \Answered ...) */
 	IMAP_SK_NOFLAG,		/* UNANSWERED, UNKEYWORD ... */
-	IMAP_SK_NONE,		/* RECENT, NEW */
+	IMAP_SK_RECENT, IMAP_SK_NEW, IMAP_SK_OLD,
 	IMAP_SK_HEADER,		/* s1 = field, s2 = value */
 	IMAP_SK_BODY, IMAP_SK_TEXT,
 	IMAP_SK_BEFORE, IMAP_SK_ON, IMAP_SK_SINCE,
@@ -60,11 +61,11 @@ void imap_search_free(struct imap_search_key **kp);
 /* STORE_MSG_SUMMARY / STORE_MSG_DATA bits the keys need (0: flags,
  * sizes and dates only). */
 unsigned imap_search_needs(const struct imap_search_key *k);
-/* Does message m, sequence number seq, match? max_seq and max_uid give
- * "*" its value. */
+/* Does message m, sequence number seq, \Recent in this session when
+ * recent, match? max_seq and max_uid give "*" its value. */
 int imap_search_match(const struct imap_search_key *k,
     const struct store_msg *m, uint32_t seq, uint32_t max_seq,
-    uint32_t max_uid);
+    uint32_t max_uid, int recent);
 
 
 #endif

@@ -66,6 +66,8 @@ view_free(struct imap_session *s)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	s->nrecent = 0;
+	s->recent_known = 0;
 	free(s->mbox_name);
 	s->mbox_name = NULL;
 	s->mbox_id = 0;
@@ -115,6 +117,22 @@ imap_session_unselect(struct imap_session *s)
 		imap_session_set_state(s, IMAP_STATE_AUTH);
 }
 
+/* Index of the first message with uid >= uid (nmsgs when none). */
+static size_t
+lower_bound(const struct imap_session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->nmsgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Index of uid in the view, or -1. */
 static long
 view_find(const struct imap_session *s, uint32_t uid)
@@ -149,6 +167,14 @@ imap_session_set_flags(struct imap_session *s, uint32_t uid,
 	note_keywords(s, f);
 }
 
+int
+imap_session_recent(const struct imap_session *s, uint32_t uid)
+{
+	long i = view_find(s, uid);
+
+	return i >= 0 && s->msgs[i].recent;
+}
+
 static int
 view_append(struct imap_session *s, uint32_t uid, const char *flags)
 {
@@ -163,6 +189,7 @@ view_append(struct imap_session *s, uint32_t uid, const char *flags)
 	}
 	if ((s->msgs[s->nmsgs].flags = strdup(flags)) == NULL)
 		return CM_ENOMEM;
+	s->msgs[s->nmsgs].recent = 0;
 	s->msgs[s->nmsgs++].uid = uid;
 	note_keywords(s, flags);
 	return 0;
@@ -185,18 +212,63 @@ entry_present(const struct imap_job *j, uint32_t uid)
 	return 0;
 }
 
+/* ---- \Recent ---- */
+
+int
+imap_job_learn_recent(struct store_conn *db, struct imap_job *j,
+    const struct store_entry *e, size_t n, uint32_t uidnext)
+{
+	uint32_t bound = uidnext, first;
+	int rc;
+
+	j->recent_first = j->recent_bound = 0;
+	/* one past the highest uid seen: entries listed after uidnext was
+	 * read may lie beyond it */
+	if (n > 0 && e[n - 1].uid >= bound && e[n - 1].uid < UINT32_MAX)
+		bound = e[n - 1].uid + 1;
+	/* every uid below recent_known was claimed (by this session or
+	 * another) or looked at already: nothing new to learn */
+	if (bound <= j->recent_known)
+		return 0;
+	rc = store_mailbox_recent(db, j->user_id, j->mbox_id, bound,
+	    j->recent_claim, &first);
+	if (rc < 0)
+		return rc;
+	j->recent_first = first > j->recent_known ? first : j->recent_known;
+	j->recent_bound = bound;
+	return 0;
+}
+
+void
+imap_session_apply_recent(struct imap_session *s, const struct imap_job *j)
+{
+	if (j->recent_bound == 0)
+		return;
+	for (size_t i = lower_bound(s, j->recent_first); i < s->nmsgs &&
+	    s->msgs[i].uid < j->recent_bound; i++) {
+		if (!s->msgs[i].recent) {
+			s->msgs[i].recent = 1;
+			s->nrecent++;
+		}
+	}
+	if (j->recent_bound > s->recent_known)
+		s->recent_known = j->recent_bound;
+}
+
 /* Announce what changed between the client's view and the poll. */
 static void
 apply_view(struct imap_session *s, struct imap_job *j)
 {
 	uint32_t maxold;
-	size_t before;
+	size_t before, recent_before;
 
 	if (j->allow_expunge) {
 		for (size_t i = s->nmsgs; i-- > 0;) {
 			if (entry_present(j, s->msgs[i].uid))
 				continue;
 			imap_send(s, "* %zu EXPUNGE", i + 1);
+			if (s->msgs[i].recent)
+				s->nrecent--;
 			free(s->msgs[i].flags);
 			memmove(&s->msgs[i], &s->msgs[i + 1],
 			    (s->nmsgs - i - 1) * sizeof(s->msgs[0]));
@@ -205,6 +277,7 @@ apply_view(struct imap_session *s, struct imap_job *j)
 	}
 	maxold = s->nmsgs > 0 ? s->msgs[s->nmsgs - 1].uid : 0;
 	before = s->nmsgs;
+	recent_before = s->nrecent;
 	for (size_t k = 0; k < j->nview; k++) {
 		const struct store_entry *e = &j->view[k];
 		long i;
@@ -217,12 +290,16 @@ apply_view(struct imap_session *s, struct imap_job *j)
 			continue;	/* an old uid we never saw: skip */
 		if (strcmp(s->msgs[i].flags, e->flags) != 0) {
 			imap_session_set_flags(s, e->uid, e->flags);
-			imap_send(s, "* %ld FETCH (UID %u FLAGS (%s))", i + 1,
-			    e->uid, e->flags);
+			imap_send(s, "* %ld FETCH (UID %u FLAGS (%s%s))", i + 1,
+			    e->uid, e->flags, imap_flags_recent(e->flags,
+			    s->msgs[i].recent));
 		}
 	}
+	imap_session_apply_recent(s, j);
 	if (s->nmsgs != before)
 		imap_send(s, "* %zu EXISTS", s->nmsgs);
+	if (s->nrecent != recent_before)
+		imap_send(s, "* %zu RECENT", s->nrecent);
 }
 
 /* ---- jobs ---- */
@@ -245,6 +322,9 @@ imap_job_init(struct imap_job *j, struct imap_session *s, const char *tag,
 	j->refresh = s->state == IMAP_STATE_SELECTED;
 	j->allow_expunge = 1;
 	j->again = 0;
+	j->recent_claim = !s->readonly;
+	j->recent_known = s->recent_known;
+	j->recent_first = j->recent_bound = 0;
 	buf_init(&j->out, max_out);
 	snprintf(j->tagged, sizeof(j->tagged), "OK Completed");
 	j->view = NULL;
@@ -306,6 +386,10 @@ job_work(struct store_conn *db, void *arg)
 		j->nview = 0;
 		j->view_rc = store_entries_list(db, j->user_id, j->mbox_id,
 		    &j->view, &j->nview, &j->view_uidnext);
+		/* a failure leaves recent_known: the next poll tries again */
+		if (j->view_rc == 0)
+			(void)imap_job_learn_recent(db, j, j->view, j->nview,
+			    j->view_uidnext);
 	}
 	return rc;
 }
@@ -388,21 +472,6 @@ imap_job_start(struct imap_session *s, struct imap_job *j)
 }
 
 /* ---- sequence sets ---- */
-
-static size_t
-lower_bound(const struct imap_session *s, uint32_t uid)
-{
-	size_t lo = 0, hi = s->nmsgs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 int
 imap_session_resolve(struct imap_session *s, const char *set, size_t len,

@@ -19,6 +19,13 @@
  *    reply() runs.
  *  - the selected mailbox's view: uid and flags per sequence number, as
  *    this client knows them. It changes only where the client is told.
+ *  - \Recent (RFC 3501 2.3.2): a per-message mark in the view, never
+ *    stored. SELECT and every poll after it learn which of the uids the
+ *    session has just seen are recent for it (store_mailbox_recent(),
+ *    claiming them when the mailbox is selected read-write, so exactly one
+ *    session gets each message; EXAMINE only looks). FLAGS lists \Recent
+ *    for those messages, SEARCH RECENT/NEW/OLD use it, and the poll sends
+ *    "* n RECENT" when the count grows.
  *
  * imap_session_set_state() is the only place the state changes; it logs
  * old -> new.
@@ -44,7 +51,8 @@ enum imap_state {
 
 struct imap_view_msg {
 	uint32_t uid;
-	char *flags;
+	char *flags;			/* as stored: never \Recent */
+	int recent;			/* \Recent in this session */
 };
 
 struct imap_session {
@@ -68,6 +76,8 @@ struct imap_session {
 	uint32_t uidvalidity;
 	struct imap_view_msg *msgs;
 	size_t nmsgs, capmsgs;
+	size_t nrecent;			/* msgs with recent set */
+	uint32_t recent_known;		/* recency of uids below is known */
 	char *keywords;			/* " $A $B": in the last FLAGS sent */
 	int keywords_changed;		/* send FLAGS again */
 };
@@ -91,6 +101,10 @@ struct imap_job {
 	int refresh;			/* poll the selected mailbox after */
 	int allow_expunge;		/* EXPUNGE responses allowed */
 	int again;			/* set by work: run again */
+	int recent_claim;		/* read-write: claim \Recent */
+	uint32_t recent_known;		/* the session's recent_known */
+	uint32_t recent_first, recent_bound;	/* learned: [first, bound)
+						 * recent; bound 0: nothing */
 	struct buf out;			/* work's rendered responses */
 	char tagged[4096];		/* "OK FETCH completed" */
 
@@ -136,5 +150,18 @@ int imap_session_resolve(struct imap_session *s, const char *set,
 /* Replace the view's flags for uid (by binary search). */
 void imap_session_set_flags(struct imap_session *s, uint32_t uid,
     const char *flags);
+/* Is uid \Recent in this session (0 when not in the view)? */
+int imap_session_recent(const struct imap_session *s, uint32_t uid);
+
+/* Worker side (in work()): learn which uids of the entries e (n, by uid;
+ * uidnext from the same listing) are recent for j's session, claiming
+ * them when j->recent_claim. Sets j->recent_first/recent_bound; skips
+ * the store when nothing past j->recent_known was seen. */
+int imap_job_learn_recent(struct store_conn *db, struct imap_job *j,
+    const struct store_entry *e, size_t n, uint32_t uidnext);
+/* Loop side: mark what j learned in the view (call after the view holds
+ * the entries). */
+void imap_session_apply_recent(struct imap_session *s,
+    const struct imap_job *j);
 
 #endif

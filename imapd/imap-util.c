@@ -297,6 +297,14 @@ imap_flags_collect(const struct imap_arg *list, size_t n, struct buf *b)
 	return 0;
 }
 
+const char *
+imap_flags_recent(const char *flags, int recent)
+{
+	if (!recent)
+		return "";
+	return *flags != '\0' ? " \\Recent" : "\\Recent";
+}
+
 /* ---- rendering ---- */
 
 int

@@ -60,6 +60,10 @@ struct imap_arg;
 /* Is flag (case-insensitive) in the space-separated list flags? */
 int imap_flags_have(const char *flags, const char *flag);
 int imap_flags_collect(const struct imap_arg *list, size_t n, struct buf *b);
+/* What to print after a message's stored flags inside FLAGS (...): ""
+ * when not recent, else "\\Recent" (with a space when flags is not
+ * empty). \Recent is session state and never part of the stored flags. */
+const char *imap_flags_recent(const char *flags, int recent);
 
 /* Append s as an IMAP string: quoted when it can be, else a literal. */
 int imap_append_string(struct buf *out, const char *s, size_t len);

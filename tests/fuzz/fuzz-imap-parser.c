@@ -76,12 +76,12 @@ use_args(const struct imap_arg *args, size_t n)
 	if (n > 2 && imap_fetch_parse(args + 2, 1, &f, &err) == 0) {
 		struct buf out;
 		buf_init(&out, 1 << 20);
-		(void)imap_fetch_render(&f, 1, message(), 1, &out);
+		(void)imap_fetch_render(&f, 1, message(), 1, 1, &out);
 		buf_free(&out);
 		imap_fetch_free(&f);
 	}
 	if (imap_search_parse(args + 2, n - 2, &k, &err) == 0) {
-		(void)imap_search_match(k, message(), 1, 3, 9);
+		(void)imap_search_match(k, message(), 1, 3, 9, 1);
 		imap_search_free(&k);
 	}
 	if (args[1].type == IMAP_ARG_ATOM &&

@@ -12,6 +12,11 @@ is one session (one connection), its lines in order:
                                 text exactly (without its CRLF)
   S~ regex                      the next line must match regex (fullmatch)
   CLOSED                        the server must have closed the connection
+  C2: / S2: / S2~               the same for a second session (connection),
+                                opened at its first line (expect its
+                                greeting with S2~), to test what one
+                                session sees of another's commands; C3:
+                                ... likewise, up to 9
 
 In C:, S: and S~ lines these are replaced first: $USER, $PASS, $PLAIN
 (base64 of NUL user NUL password), $RUN (a random token, fresh for each
@@ -68,14 +73,23 @@ def run(path, host, port, user, password):
             s = s.replace(k, re.escape(v) if regex else v)
         return s
 
-    s = Session(host, port)
+    sessions = {"": Session(host, port)}
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     for n, raw in enumerate(lines, 1):
         if raw == "" or raw.startswith("#"):
             continue
         where = "%s:%d" % (os.path.basename(path), n)
+        # "C2: ..." is "C: ..." on session 2
+        m = re.match(r"([CS])([2-9])([:~])", raw)
+        sid = ""
+        if m:
+            sid = m.group(2)
+            raw = m.group(1) + m.group(3) + raw[3:]
         try:
+            if sid not in sessions:
+                sessions[sid] = Session(host, port)
+            s = sessions[sid]
             if raw.startswith("C: ") or raw == "C:":
                 s.send(expand(raw[3:]))
             elif raw.startswith("S: ") or raw == "S:":

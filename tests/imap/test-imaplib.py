@@ -6,7 +6,8 @@ usage: test-imaplib.py HOST PORT USER PASSWORD [CONNINFO]
 Checks: APPEND then FETCH BODY[] byte-exact (small, 8-bit, 1 MB),
 RFC822.SIZE and BODYSTRUCTURE, partial fetches, two sessions on one
 mailbox seeing each other's changes as unsolicited EXISTS / FETCH /
-EXPUNGE (and no EXPUNGE during a plain FETCH), COPY, the line limit.
+EXPUNGE (and no EXPUNGE during a plain FETCH), \\Recent going to the
+first session only, COPY, the line limit.
 With CONNINFO (libpq string; psql must be installed), also revokes a
 grant in the database and checks that a session that had the message
 selected can no longer fetch its bytes, and then sees it expunged.
@@ -67,6 +68,7 @@ def main():
     check(typ == "OK" and b"APPENDUID" in data[0], "APPEND 8-bit message")
     typ, _ = a.select(box)
     check(typ == "OK", "SELECT")
+    check(untagged(a, "RECENT") == [b"1"], "SELECT: 1 RECENT")
     typ, body = fetch_one(a, "1", "(BODY.PEEK[])")
     check(body == msg1, "FETCH BODY[] is byte-exact (8-bit)")
     typ, data = a.fetch("1", "(RFC822.SIZE BODYSTRUCTURE)")
@@ -85,6 +87,7 @@ def main():
     typ, data = a.append(box, None, None, big)
     check(typ == "OK", "APPEND 1 MB message (%d bytes)" % len(big))
     a.noop()
+    check(untagged(a, "RECENT") == [b"2"], "NOOP after APPEND: 2 RECENT")
     typ, body = fetch_one(a, "2", "(BODY.PEEK[])")
     check(body == big, "FETCH BODY[] of 1 MB is byte-exact")
     typ, body = fetch_one(a, "2", "(BODY.PEEK[TEXT]<1000.50>)")
@@ -94,9 +97,18 @@ def main():
     b = connect(host, port, user, password)
     b.select(box)
     untagged(b, "EXISTS")
+    check(untagged(b, "RECENT") == [b"0"],
+          "other session: SELECT shows 0 RECENT (the first claimed them)")
     a.append(box, None, None, b"Subject: third\r\n\r\nthree\r\n")
     b.noop()
     check(untagged(b, "EXISTS") == [b"3"], "other session: EXISTS on NOOP")
+    check(untagged(b, "RECENT") == [], "other session: no RECENT on NOOP")
+    typ, data = b.fetch("3", "(FLAGS)")
+    check(typ == "OK" and b"\\Recent" not in data[0],
+          "other session: no \\Recent in FLAGS")
+    typ, data = a.fetch("3", "(FLAGS)")
+    check(typ == "OK" and b"\\Recent" in data[0],
+          "appending session: \\Recent in FLAGS")
     a.store("1", "+FLAGS", r"(\Flagged)")
     b.noop()
     fl = untagged(b, "FETCH")

@@ -199,9 +199,10 @@ make_msg(void)
 	return &m;
 }
 
-/* Render FETCH items for the test message, compare with want. */
+/* Render FETCH items for the test message (\Recent in the session when
+ * recent), compare with want. */
 static void
-fetch_is(const char *items, const char *want)
+fetch_recent_is(const char *items, int recent, const char *want)
 {
 	char line[1024];
 	const struct imap_arg *a;
@@ -221,7 +222,7 @@ fetch_is(const char *items, const char *want)
 		return;
 	}
 	buf_init(&out, 1 << 20);
-	CHECK(imap_fetch_render(&f, 3, make_msg(), 0, &out) == 0);
+	CHECK(imap_fetch_render(&f, 3, make_msg(), 0, recent, &out) == 0);
 	if (out.data == NULL || strcmp(out.data, want) != 0) {
 		fprintf(stderr, "FETCH %s\n got: %s\nwant: %s\n", items,
 		    out.data != NULL ? out.data : "(null)", want);
@@ -230,6 +231,12 @@ fetch_is(const char *items, const char *want)
 	buf_free(&out);
 	imap_fetch_free(&f);
 	imap_parser_free(&p);
+}
+
+static void
+fetch_is(const char *items, const char *want)
+{
+	fetch_recent_is(items, 0, want);
 }
 
 static void
@@ -252,6 +259,14 @@ static void
 test_fetch(void)
 {
 	fetch_is("(UID FLAGS)", "* 3 FETCH (UID 7 FLAGS (\\Seen $Work))\r\n");
+	/* \Recent is the session's, added after the stored flags */
+	fetch_recent_is("(UID FLAGS)", 1,
+	    "* 3 FETCH (UID 7 FLAGS (\\Seen $Work \\Recent))\r\n");
+	fetch_recent_is("UID", 1, "* 3 FETCH (UID 7)\r\n");
+	CHECK(strcmp(imap_flags_recent("", 1), "\\Recent") == 0);
+	CHECK(strcmp(imap_flags_recent("\\Seen", 1), " \\Recent") == 0);
+	CHECK(strcmp(imap_flags_recent("\\Seen", 0), "") == 0);
+	CHECK(strcmp(imap_flags_recent("", 0), "") == 0);
 	fetch_is("FAST", "* 3 FETCH (FLAGS (\\Seen $Work) INTERNALDATE"
 	    " \"17-Jul-1996 09:44:25 +0000\" RFC822.SIZE 226)\r\n");
 	fetch_is("BODY[HEADER.FIELDS (subject TO)]",
@@ -310,13 +325,16 @@ test_fetch(void)
 	}
 }
 
+/* Match keys against the test message as sequence number seq, \Recent
+ * when recent, with flags instead of its own when not NULL. */
 static int
-search_is(const char *keys, uint32_t seq)
+search_match(const char *keys, uint32_t seq, int recent, const char *flags)
 {
 	char line[1024];
 	const struct imap_arg *a;
 	struct imap_search_key *k;
 	struct imap_parser *p;
+	struct store_msg *m;
 	const char *err;
 	size_t n;
 	int r;
@@ -328,10 +346,19 @@ search_is(const char *keys, uint32_t seq)
 		imap_parser_free(&p);
 		return -1;
 	}
-	r = imap_search_match(k, make_msg(), seq, 10, 20);
+	m = make_msg();
+	if (flags != NULL)
+		m->flags = (char *)flags;
+	r = imap_search_match(k, m, seq, 10, 20, recent);
 	imap_search_free(&k);
 	imap_parser_free(&p);
 	return r;
+}
+
+static int
+search_is(const char *keys, uint32_t seq)
+{
+	return search_match(keys, seq, 0, NULL);
 }
 
 static void
@@ -373,6 +400,15 @@ test_search(void)
 	CHECK(search_is("CHARSET UTF-8 ALL", 1) == 1);
 	CHECK(search_is("RECENT", 1) == 0);
 	CHECK(search_is("OLD", 1) == 1);
+	CHECK(search_is("NEW", 1) == 0);
+	CHECK(search_match("RECENT", 1, 1, NULL) == 1);
+	CHECK(search_match("OLD", 1, 1, NULL) == 0);
+	CHECK(search_match("NOT RECENT", 1, 1, NULL) == 0);
+	CHECK(search_match("NEW", 1, 1, NULL) == 0);	/* \Seen */
+	CHECK(search_match("NEW", 1, 1, "$Work") == 1);
+	CHECK(search_match("NEW", 1, 0, "$Work") == 0);
+	CHECK(search_match("OR NEW SEEN", 1, 0, "") == 0);
+	CHECK(search_match("(RECENT UNSEEN)", 1, 1, "\\Flagged") == 1);
 	/* errors */
 	CHECK(search_is("FROM", 1) == -1);
 	CHECK(search_is("OR SEEN", 1) == -1);
