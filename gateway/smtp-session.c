@@ -450,11 +450,17 @@ maybe_stop(struct gateway *gw)
 		uv_stop(gw->loop);
 }
 
+/* At most this long to flush the goodbye when stopping (a client that
+ * reads nothing must not hold up the stop for a whole smtp_timeout). */
+#define SHUTDOWN_FLUSH_MS 5000
+
 static void
 shut_down(struct smtp_session *s)
 {
 	if (conn_closing(s->c))
 		return;
+	if (s->c->timeout_ms == 0 || s->c->timeout_ms > SHUTDOWN_FLUSH_MS)
+		conn_set_timeout(s->c, SHUTDOWN_FLUSH_MS);
 	conn_printf(s->c, "421 4.3.2 %s Service shutting down\r\n",
 	    s->gw->hostname);
 	smtp_close(s, "shutdown");

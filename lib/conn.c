@@ -15,6 +15,10 @@
 #include "log.h"
 
 #define CONN_READ_CHUNK 65536
+/* Replies queued and not yet taken by the peer, above which no more input
+ * is read or handed to the session: a client that pipelines commands and
+ * never reads the answers must not make us queue them without limit. */
+#define CONN_WRITE_HIGH (256 * 1024)
 
 struct listener {
 	uv_tcp_t tcp;
@@ -126,8 +130,14 @@ on_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
-	if (c->closing)
+	if (c->closing) {
+		/* conn_close()'s flush did not end in time: the peer reads
+		 * nothing. Abandon the queued writes. */
+		log_debug(c->id, "%s flush timeout pending=%zu", c->h->proto,
+		    c->pending_writes);
+		conn_shut(c);
 		return;
+	}
 	if (c->h->timeout != NULL)
 		c->h->timeout(c);
 	conn_close(c, "timeout");
@@ -223,6 +233,12 @@ conn_dispatch(struct conn *c)
 {
 	if (c->closing || c->in_input)
 		return;
+	if (c->pending_writes >= CONN_WRITE_HIGH) {
+		/* the peer is not reading: neither do we, until on_written()
+		 * sees the queue drain */
+		stop_reading(c);
+		return;
+	}
 	if (!c->paused && c->in.len > 0) {
 		c->in_input = 1;
 		c->h->input(c);
@@ -337,6 +353,7 @@ on_written(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
 	struct conn *c = w->c;
+	int was_full = c->pending_writes >= CONN_WRITE_HIGH;
 
 	c->pending_writes -= w->len;
 	free(w);
@@ -349,6 +366,8 @@ on_written(uv_write_t *req, int status)
 	}
 	if (c->closing && c->pending_writes == 0)
 		conn_shut(c);
+	else if (was_full && c->pending_writes < CONN_WRITE_HIGH)
+		conn_dispatch(c);	/* input was held back: go on */
 	conn_release(c);
 }
 
@@ -489,4 +508,7 @@ conn_close(struct conn *c, const char *reason)
 	stop_reading(c);
 	if (c->pending_writes == 0)
 		conn_shut(c);
+	else if (c->timeout_ms > 0)
+		/* the flush gets one idle timeout, then on_timeout() ends it */
+		uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
 }

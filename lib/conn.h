@@ -12,8 +12,12 @@
  * still arrive into c->in (up to its maximum, then reading stops) but
  * input() is not called until conn_resume(), which calls input() again if
  * anything is buffered. input() must go on consuming until it gets
- * CONN_MORE or pauses. conn_close() flushes queued writes, then closes;
- * h->closed(c) is then called exactly once, after which c is freed by conn.
+ * CONN_MORE or pauses. While more than CONN_WRITE_HIGH (conn.c) bytes of
+ * output wait for a peer that does not read them, conn reads no input and
+ * does not call input() either, until the queue drains. conn_close()
+ * flushes queued writes (for at most the idle timeout, then they are
+ * dropped), then closes; h->closed(c) is then called exactly once, after
+ * which c is freed by conn.
  * A session must not touch c after closed() returns.
  *
  * A session that starts asynchronous work (store_run) takes a reference

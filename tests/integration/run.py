@@ -16,7 +16,8 @@ Test groups (one module each): t_roundtrip (corpus and tests/integration/
 messages through SMTP and back over IMAP and curl), t_storage (one copy of
 each object, grants, deduplication), t_errors (exact SMTP reply codes, the
 database going away), t_clients (mbsync, mutt), t_transcripts (the
-gateway's and imapd's own transcript runners). Last come the sanitizer
+gateway's and imapd's own transcript runners), t_conn (clients that do
+not read their replies, against a private gateway). Last come the sanitizer
 checks of the daemons' logs, after they were stopped.
 """
 
@@ -37,8 +38,9 @@ import t_storage                   # noqa: E402
 import t_errors                    # noqa: E402
 import t_clients                   # noqa: E402
 import t_transcripts               # noqa: E402
+import t_conn                      # noqa: E402
 
-MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts]
+MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')

@@ -1,0 +1,164 @@
+"""Connections that misbehave at the socket level, against a private
+capmail-gateway (same database, its own port, log and short smtp_timeout),
+so that the shared daemons are not disturbed and SIGTERM can be tested:
+
+- a client that pipelines commands and never reads the replies is
+  throttled: the gateway stops reading its input (the unread bytes stay in
+  the gateway's socket receive queue) instead of queueing replies in
+  memory without limit;
+- such a client is disconnected by the idle timeout although the goodbye
+  can never be flushed;
+- SIGTERM stops the gateway promptly (exit 0) even with such a client
+  connected.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import capfix
+
+SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
+                          rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
+
+
+class Gateway:
+    def __init__(self, fx, tag, timeout):
+        self.fx = fx
+        self.port = capfix.free_port()
+        self.conf = os.path.join(fx.dir, 'capmail-%s.conf' % tag)
+        self.log = os.path.join(fx.dir, 'gateway-%s.log' % tag)
+        with open(fx.conf) as f:
+            lines = [l for l in f if not l.startswith(('smtp_listen', 'smtp_timeout'))]
+        lines.append('smtp_listen = 127.0.0.1:%d\n' % self.port)
+        lines.append('smtp_timeout = %d\n' % timeout)
+        with open(self.conf, 'w') as f:
+            f.writelines(lines)
+        os.chmod(self.conf, 0o644)
+        with open(self.log, 'ab') as logf:
+            self.proc = subprocess.Popen([fx.gateway, '-c', self.conf],
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=subprocess.STDOUT)
+        if not fx.wait_listening(self.port, self.proc, 60):
+            self.stop()
+            raise AssertionError('private gateway did not start:\n' + self.tail())
+
+    def tail(self, n=20):
+        with open(self.log, 'rb') as f:
+            return '\n'.join(f.read().decode('utf-8', 'replace').splitlines()[-n:])
+
+    def text(self):
+        with open(self.log, 'rb') as f:
+            return f.read()
+
+    def stop(self, wait=30):
+        """SIGTERM; returns the exit status, or None if it did not exit
+        within wait seconds (it is then killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def check_clean(self):
+        m = SANITIZER_RE.search(self.text())
+        if m:
+            raise AssertionError('private gateway log has a sanitizer report:\n' + self.tail(40))
+
+
+def rx_queue(local_port, remote_port):
+    """Bytes received but not yet read by the application on the socket
+    127.0.0.1:local_port <-> 127.0.0.1:remote_port (from /proc/net/tcp),
+    or None when there is no such socket."""
+    want_l = '0100007F:%04X' % local_port
+    want_r = '0100007F:%04X' % remote_port
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_l and fields[2] == want_r:
+                return int(fields[4].split(':')[1], 16)
+    return None
+
+
+def flood(port, total):
+    """Connect, read nothing, send `total` bytes of HELP commands (fewer if
+    the gateway stops taking them). Returns (socket, bytes sent)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(('127.0.0.1', port))
+    s.settimeout(3)
+    chunk = b'HELP\r\n' * 4096
+    sent = 0
+    try:
+        while sent < total:
+            sent += s.send(chunk[:total - sent])
+    except socket.timeout:
+        pass
+    return s, sent
+
+
+def test_no_reader_throttled(fx):
+    gw = Gateway(fx, 'throttle', 120)
+    s = None
+    try:
+        # Each 6-byte HELP is answered with about 80 bytes: 1 MB of input
+        # is about 14 MB of replies nobody reads.
+        s, sent = flood(gw.port, 1 << 20)
+        cport = s.getsockname()[1]
+        time.sleep(6)
+        q = rx_queue(gw.port, cport)
+        if q is None:
+            raise AssertionError('the gateway dropped the connection:\n' + gw.tail())
+        if q == 0:
+            raise AssertionError('the gateway read all %d bytes of commands from a client '
+                                 'that reads no replies (replies queued without limit)' % sent)
+        t0 = time.time()
+        status = gw.stop(wait=30)
+        if status is None:
+            raise AssertionError('SIGTERM with a client that reads nothing: the gateway '
+                                 'did not exit within 30 s')
+        if status != 0:
+            raise AssertionError('gateway exit status %r after SIGTERM:\n%s' % (status, gw.tail()))
+        if time.time() - t0 > 15:
+            raise AssertionError('SIGTERM took %.0f s with a stuck client' % (time.time() - t0))
+        gw.check_clean()
+    finally:
+        if s is not None:
+            s.close()
+        gw.stop()
+
+
+def test_no_reader_timeout(fx):
+    gw = Gateway(fx, 'timeout', 2)
+    s = None
+    try:
+        s, sent = flood(gw.port, 1 << 20)
+        end = time.time() + 20
+        while time.time() < end:
+            if b'reason=timeout' in gw.text():
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError('a client that reads nothing was not disconnected by '
+                                 'smtp_timeout = 2 within 20 s:\n' + gw.tail())
+        status = gw.stop()
+        if status != 0:
+            raise AssertionError('gateway exit status %r after SIGTERM:\n%s' % (status, gw.tail()))
+        gw.check_clean()
+    finally:
+        if s is not None:
+            s.close()
+        gw.stop()
+
+
+def cases(fx):
+    return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
+             lambda: test_no_reader_throttled(fx)),
+            ('conn: a client that reads no replies is dropped at smtp_timeout',
+             lambda: test_no_reader_timeout(fx))]
