@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "errors.h"
+#include "hdrdecode.h"
 #include "imap-search.h"
 #include "imap-util.h"
 
@@ -360,7 +361,8 @@ imap_search_needs(const struct imap_search_key *k)
 	return need;
 }
 
-/* Does any field named name of the header [h, h+len) contain value? */
+/* Does any field named name of the header [h, h+len) contain value, as
+ * it stands or with its RFC 2047 encoded words decoded to UTF-8? */
 static int
 header_match(const char *h, size_t len, const char *name, const char *value,
     size_t vlen, int *scratch_fail)
@@ -410,6 +412,14 @@ header_match(const char *h, size_t len, const char *name, const char *value,
 			}
 			hit = imap_memcasemem(v.data != NULL ? v.data : "",
 			    v.len, value, vlen);
+			if (!hit && v.data != NULL) {
+				/* RFC 2047 encoded words, as UTF-8 */
+				char *d = hdr_decode_utf8(v.data, v.len);
+				if (d != NULL)
+					hit = imap_memcasemem(d, strlen(d),
+					    value, vlen);
+				free(d);
+			}
 			buf_free(&v);
 			if (hit)
 				return 1;

@@ -31,16 +31,16 @@ check_PROGRAMS += tests/unit/test-imap-parser tests/unit/test-imap-proto
 TESTS += tests/unit/test-imap-parser tests/unit/test-imap-proto
 tests_unit_test_imap_parser_SOURCES = tests/unit/test-imap-parser.c
 tests_unit_test_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
-tests_unit_test_imap_parser_LDADD = imapd/libimapproto.a lib/libcapmail.a
+tests_unit_test_imap_parser_LDADD = imapd/libimapproto.a $(LIB_LDADD)
 tests_unit_test_imap_proto_SOURCES = tests/unit/test-imap-proto.c
 tests_unit_test_imap_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
-tests_unit_test_imap_proto_LDADD = imapd/libimapproto.a lib/libcapmail.a
+tests_unit_test_imap_proto_LDADD = imapd/libimapproto.a $(LIB_LDADD)
 
 check_PROGRAMS += tests/fuzz/fuzz-imap-parser
 tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz-imap-parser.c \
 	tests/fuzz/standalone.c
 tests_fuzz_fuzz_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
-tests_fuzz_fuzz_imap_parser_LDADD = imapd/libimapproto.a lib/libcapmail.a
+tests_fuzz_fuzz_imap_parser_LDADD = imapd/libimapproto.a $(LIB_LDADD)
 TESTS += tests/fuzz/replay-imap-parser.sh
 EXTRA_DIST += tests/fuzz/replay-imap-parser.sh tests/fuzz/imap.dict \
 	tests/fuzz/seeds/imap-parser \

@@ -355,6 +355,41 @@ search_match(const char *keys, uint32_t seq, int recent, const char *flags)
 	return r;
 }
 
+/* SEARCH on header fields with RFC 2047 encoded words. */
+static int
+search_encoded(const char *keys)
+{
+	static const char msg[] =
+	    "From: =?ISO-8859-1?Q?J=FCrgen?= <j@example.org>\r\n"
+	    "Subject: =?UTF-8?B?w6l0w6kgMjAyNg==?=\r\n"
+	    "\r\nbody\r\n";
+	char line[256];
+	const struct imap_arg *a;
+	struct imap_search_key *k;
+	struct imap_parser *p;
+	struct store_msg m;
+	const char *err;
+	size_t n;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.uid = 1;
+	m.flags = "";
+	m.data = (char *)msg;
+	m.len = m.size = sizeof(msg) - 1;
+	m.header_len = (size_t)(strstr(msg, "\r\n\r\n") + 4 - msg);
+	snprintf(line, sizeof(line), "t SEARCH CHARSET UTF-8 %s\r\n", keys);
+	p = parse(line, &a, &n);
+	if (imap_search_parse(a + 2, n - 2, &k, &err) != 0) {
+		imap_parser_free(&p);
+		return -1;
+	}
+	r = imap_search_match(k, &m, 1, 1, 1, 0);
+	imap_search_free(&k);
+	imap_parser_free(&p);
+	return r;
+}
+
 static int
 search_is(const char *keys, uint32_t seq)
 {
@@ -373,6 +408,11 @@ test_search(void)
 	CHECK(search_is("SUBJECT \"hello world\"", 1) == 1);	/* unfolded */
 	CHECK(search_is("SUBJECT inner", 1) == 0);	/* not top-level */
 	CHECK(search_is("CC b", 1) == 0);
+	CHECK(search_encoded("FROM \"J\xc3\xbcrgen\"") == 1);
+	CHECK(search_encoded("FROM j@example.org") == 1);
+	CHECK(search_encoded("SUBJECT \"\xc3\xa9t\xc3\xa9 2026\"") == 1);
+	CHECK(search_encoded("SUBJECT w6l0") == 1);	/* raw still matches */
+	CHECK(search_encoded("SUBJECT \"\xc3\xa9t\xc3\xa9 2027\"") == 0);
 	CHECK(search_is("HEADER Content-Type mixed", 1) == 1);
 	CHECK(search_is("HEADER X-None \"\"", 1) == 0);
 	CHECK(search_is("HEADER To \"\"", 1) == 1);
