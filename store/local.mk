@@ -1,7 +1,8 @@
 # store/: libcapstore (the only SQL in capmail) and capmailctl.
 STORE_SQL = \
 	store/sql/001-initial.sql \
-	store/sql/002-recent.sql
+	store/sql/002-recent.sql \
+	store/sql/003-entries-grant-index.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
