@@ -953,10 +953,18 @@ smtp_input(struct conn *c)
 {
 	struct smtp_session *s = c->data;
 	const char *line;
-	size_t len;
+	size_t len, done = 0;	/* command bytes handled, not yet consumed */
 	int rc;
 
-	while (!c->paused && !conn_closing(c) && c->in.len > 0) {
+	/* Command lines are consumed in one go, not one by one: consuming
+	 * moves the rest of the buffer, and a buffer of pipelined small
+	 * commands would cost quadratic time. */
+	while (!c->paused && !conn_closing(c) && c->in.len > done) {
+		if (s->state == SMTP_BODY || s->state == SMTP_BDAT ||
+		    (s->facts & SF_SKIPLINE)) {
+			conn_consume(c, done);
+			done = 0;
+		}
 		if (s->state == SMTP_BODY) {
 			body_input(s);
 			continue;
@@ -970,7 +978,7 @@ smtp_input(struct conn *c)
 				break;
 			continue;
 		}
-		rc = conn_line(c, &line, &len, s->gw->max_line);
+		rc = conn_line_at(c, done, &line, &len, s->gw->max_line);
 		if (rc == CONN_MORE)
 			break;
 		if (rc < 0) {
@@ -979,8 +987,9 @@ smtp_input(struct conn *c)
 			continue;
 		}
 		smtp_command(s, line, len);
-		conn_consume(c, len + 2);
+		done += len + 2;
 	}
+	conn_consume(c, done);
 }
 
 static void

@@ -423,8 +423,19 @@ conn_printf(struct conn *c, const char *fmt, ...)
 int
 conn_line(struct conn *c, const char **line, size_t *len, size_t max)
 {
-	size_t scan = c->in.len;
+	return conn_line_at(c, 0, line, len, max);
+}
+
+int
+conn_line_at(struct conn *c, size_t off, const char **line, size_t *len,
+    size_t max)
+{
+	size_t scan = c->in.len - off;
 	const char *d = c->in.data;
+
+	if (scan == 0)
+		return CONN_MORE;
+	d += off;
 
 	if (scan > max + 2)
 		scan = max + 2;
@@ -437,7 +448,7 @@ conn_line(struct conn *c, const char **line, size_t *len, size_t max)
 			return CONN_LINE;
 		}
 	}
-	if (c->in.len > max + 1)
+	if (c->in.len - off > max + 1)
 		return CM_ETOOBIG;
 	return CONN_MORE;
 }

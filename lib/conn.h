@@ -89,6 +89,10 @@ enum { CONN_LINE = 1, CONN_MORE = 0 };
  * CM_ETOOBIG when the line (or the buffered part of it) is longer than
  * max bytes. */
 int conn_line(struct conn *c, const char **line, size_t *len, size_t max);
+/* The same for the bytes from c->in.data + off (off <= c->in.len): to
+ * handle several buffered lines, then conn_consume() them all at once. */
+int conn_line_at(struct conn *c, size_t off, const char **line, size_t *len,
+    size_t max);
 void conn_consume(struct conn *c, size_t n);
 
 void conn_hold(struct conn *c);

@@ -156,7 +156,19 @@ test_conn_line(void)
 		buf_addc(&c.in, msg[i]);
 	}
 	CHECK(conn_line(&c, &line, &len, 10) == CONN_LINE && len == 4);
+	/* several lines from an offset, consumed together afterwards */
+	buf_reset(&c.in);
+	buf_addstr(&c.in, "NOOP\r\nRSET\r\n0123456789AB");
+	CHECK(conn_line_at(&c, 0, &line, &len, 10) == CONN_LINE && len == 4 &&
+	    memcmp(line, "NOOP", 4) == 0);
+	CHECK(conn_line_at(&c, 6, &line, &len, 10) == CONN_LINE && len == 4 &&
+	    memcmp(line, "RSET", 4) == 0);
+	CHECK(conn_line_at(&c, 12, &line, &len, 10) == CM_ETOOBIG);
+	CHECK(conn_line_at(&c, 13, &line, &len, 10) == CONN_MORE);
+	CHECK(conn_line_at(&c, c.in.len, &line, &len, 10) == CONN_MORE);
 	buf_free(&c.in);
+	memset(&c, 0, sizeof c);	/* empty, never allocated */
+	CHECK(conn_line_at(&c, 0, &line, &len, 10) == CONN_MORE);
 }
 
 static void
