@@ -9,7 +9,11 @@ so that the shared daemons are not disturbed and SIGTERM can be tested:
 - such a client is disconnected by the idle timeout although the goodbye
   can never be flushed;
 - SIGTERM stops the gateway promptly (exit 0) even with such a client
-  connected.
+  connected;
+- SIGTERM while a message is being committed (the test holds the
+  mailbox's row lock) still gives the client its 250, then 421;
+- a client that disconnects while its message is being committed: the
+  message is stored once and the gateway goes on.
 """
 
 import os
@@ -54,10 +58,11 @@ class Gateway:
         with open(self.log, 'rb') as f:
             return f.read()
 
-    def stop(self, wait=30):
-        """SIGTERM; returns the exit status, or None if it did not exit
-        within wait seconds (it is then killed)."""
-        if self.proc.poll() is None:
+    def stop(self, wait=30, signal_it=True):
+        """SIGTERM (unless signal_it is false: it was sent already);
+        returns the exit status, or None if it did not exit within wait
+        seconds (it is then killed)."""
+        if signal_it and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(wait)
@@ -157,8 +162,137 @@ def test_no_reader_timeout(fx):
         gw.stop()
 
 
+class MailboxLock:
+    """Hold alice's INBOX row lock from a psql session, so that a delivery
+    to alice waits inside its transaction until release()."""
+
+    def __init__(self, fx):
+        self.p = subprocess.Popen([fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport),
+                                   '-qAt', '-v', 'ON_ERROR_STOP=1'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.p.stdin.write(b"BEGIN;\nSELECT 'locked' FROM mailboxes m JOIN principals p"
+                           b" ON p.id = m.owner WHERE p.address = 'alice@example.test'"
+                           b" AND m.name = 'INBOX' FOR UPDATE;\n")
+        self.p.stdin.flush()
+        if self.p.stdout.readline().strip() != b'locked':
+            raise AssertionError('could not lock the mailbox row')
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write(b'ROLLBACK;\n')
+            self.p.stdin.close()
+            self.p.wait(30)
+
+
+def wait_log(gw, text, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if text in gw.text():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def send_until_dot(port, subject):
+    s = socket.create_connection(('127.0.0.1', port), timeout=60)
+    s.sendall(b'EHLO client.example\r\nMAIL FROM:<a@outside.example>\r\n'
+              b'RCPT TO:<alice@example.test>\r\nDATA\r\n')
+    got = b''
+    while got.count(b'\r\n') < 11:        # 220, 7 EHLO lines, 250, 250, 354
+        d = s.recv(4096)
+        if not d:
+            raise AssertionError('connection closed before 354: %r' % got)
+        got += d
+    if not got.rstrip().endswith(b'354 End data with <CR><LF>.<CR><LF>'):
+        raise AssertionError('no 354 after the pipelined group: %r' % got)
+    s.sendall(b'Subject: ' + subject.encode() + b'\r\n\r\nbody\r\n.\r\n')
+    return s
+
+
+def count_subject(fx, subject):
+    return int(fx.sql1("SELECT count(*) FROM grants WHERE subject = '%s'" % subject))
+
+
+def test_sigterm_while_committing(fx):
+    """SIGTERM while the store commits a message: the commit finishes, the
+    client gets its 250 and then 421, the gateway exits 0."""
+    subject = 'sigterm-pending-%d' % os.getpid()
+    gw = Gateway(fx, 'sigterm', 120)
+    lock = MailboxLock(fx)
+    s = None
+    try:
+        s = send_until_dot(gw.port, subject)
+        time.sleep(1)               # the delivery now waits for the lock
+        gw.proc.send_signal(signal.SIGTERM)
+        if not wait_log(gw, b'smtp stopping'):
+            raise AssertionError('no "smtp stopping" in the log')
+        time.sleep(1)
+        if gw.proc.poll() is not None:
+            raise AssertionError('the gateway exited with a delivery pending')
+        lock.release()
+        s.settimeout(30)
+        got = b''
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        if not (got.startswith(b'250 2.0.0 Ok: queued as ') and
+                b'\r\n421 4.3.2 ' in got):
+            raise AssertionError('after SIGTERM the client got %r, expected 250 then 421' % got)
+        status = gw.stop(signal_it=False)
+        if status != 0:
+            raise AssertionError('gateway exit status %r:\n%s' % (status, gw.tail()))
+        if count_subject(fx, subject) != 1:
+            raise AssertionError('%d grants stored, expected 1' % count_subject(fx, subject))
+        gw.check_clean()
+    finally:
+        lock.release()
+        if s is not None:
+            s.close()
+        gw.stop()
+
+
+def test_disconnect_while_committing(fx):
+    """The client goes away while its message is committed: the message is
+    stored once, the session is freed, the gateway goes on serving."""
+    subject = 'disconnect-pending-%d' % os.getpid()
+    gw = Gateway(fx, 'disconnect', 120)
+    lock = MailboxLock(fx)
+    try:
+        s = send_until_dot(gw.port, subject)
+        time.sleep(1)
+        s.close()
+        time.sleep(0.5)
+        lock.release()
+        if not wait_log(gw, b'smtp delivered'):
+            raise AssertionError('no delivery logged:\n' + gw.tail())
+        if not wait_log(gw, b'reason=disconnected'):
+            raise AssertionError('the session was not closed:\n' + gw.tail())
+        if count_subject(fx, subject) != 1:
+            raise AssertionError('%d grants stored, expected 1' % count_subject(fx, subject))
+        s = send_until_dot(gw.port, subject + '-after')
+        s.settimeout(30)
+        got = s.recv(4096)
+        s.close()
+        if not got.startswith(b'250 2.0.0 Ok: queued as '):
+            raise AssertionError('the next session got %r' % got)
+        status = gw.stop()
+        if status != 0:
+            raise AssertionError('gateway exit status %r:\n%s' % (status, gw.tail()))
+        gw.check_clean()
+    finally:
+        lock.release()
+        gw.stop()
+
+
 def cases(fx):
     return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
              lambda: test_no_reader_throttled(fx)),
             ('conn: a client that reads no replies is dropped at smtp_timeout',
-             lambda: test_no_reader_timeout(fx))]
+             lambda: test_no_reader_timeout(fx)),
+            ('conn: SIGTERM while a message is committed: 250, then 421, exit 0',
+             lambda: test_sigterm_while_committing(fx)),
+            ('conn: client gone while its message is committed: stored once',
+             lambda: test_disconnect_while_committing(fx))]
