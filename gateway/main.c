@@ -79,6 +79,12 @@ main(int argc, char **argv)
 	log_info(NULL, "smtp started hostname=%s max_message_size=%zu",
 	    gw.hostname, gw.max_message_size);
 	uv_run(gw.loop, UV_RUN_DEFAULT);
+	/* The signal handles live in this frame: unregister them (closing
+	 * does that at once) before main returns, or a SIGTERM during the
+	 * teardown reaches libuv's handler through a dangling handle and
+	 * crashes. From here on the signals have their default action. */
+	uv_close((uv_handle_t *)&sigterm, NULL);
+	uv_close((uv_handle_t *)&sigint, NULL);
 
 	/* Every session is closed and every store request has finished
 	 * (gateway_stop waited for them). */

@@ -13,7 +13,8 @@ so that the shared daemons are not disturbed and SIGTERM can be tested:
 - SIGTERM while a message is being committed (the test holds the
   mailbox's row lock) still gives the client its 250, then 421;
 - a client that disconnects while its message is being committed: the
-  message is stored once and the gateway goes on.
+  message is stored once and the gateway goes on;
+- SIGTERM sent over and over while the gateway stops never makes it crash.
 """
 
 import os
@@ -287,6 +288,30 @@ def test_disconnect_while_committing(fx):
         gw.stop()
 
 
+def test_repeated_sigterm(fx):
+    """SIGTERM sent again and again until the gateway is gone (an impatient
+    supervisor): it exits 0, or by the signal once it stopped handling it,
+    never by a crash while it tears down."""
+    for round in range(5):
+        gw = Gateway(fx, 'sigterm2', 120)
+        try:
+            s = socket.create_connection(('127.0.0.1', gw.port), timeout=10)
+            s.recv(1000)
+            n = 0
+            while gw.proc.poll() is None and n < 20000:
+                gw.proc.send_signal(signal.SIGTERM)
+                n += 1
+                time.sleep(0.0005)
+            s.close()
+            status = gw.stop(signal_it=False)
+            if status not in (0, -signal.SIGTERM):
+                raise AssertionError('round %d: after %d SIGTERMs the gateway exit status '
+                                     'is %r:\n%s' % (round, n, status, gw.tail()))
+            gw.check_clean()
+        finally:
+            gw.stop()
+
+
 def cases(fx):
     return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
              lambda: test_no_reader_throttled(fx)),
@@ -295,4 +320,6 @@ def cases(fx):
             ('conn: SIGTERM while a message is committed: 250, then 421, exit 0',
              lambda: test_sigterm_while_committing(fx)),
             ('conn: client gone while its message is committed: stored once',
-             lambda: test_disconnect_while_committing(fx))]
+             lambda: test_disconnect_while_committing(fx)),
+            ('conn: repeated SIGTERM during the stop exits cleanly',
+             lambda: test_repeated_sigterm(fx))]
