@@ -24,6 +24,12 @@ struct cfg_param {
 	const char *choices;	/* CFG_STR: "a|b|c", or NULL for any */
 };
 
+/* A message is sent to PostgreSQL as one bytea parameter (the whole of it
+ * when it has no large MIME part), and PostgreSQL takes no value or
+ * protocol message of 1 GiB or more: anything larger could never be
+ * stored, and would be answered "try again later" for ever. */
+#define CFG_MESSAGE_MAX 1000000000LL
+
 static const struct cfg_param params[] = {
 	{ "hostname", CFG_STR, "localhost", 0, 0, NULL },
 	{ "database", CFG_STR, "dbname=capmail", 0, 0, NULL },
@@ -31,14 +37,15 @@ static const struct cfg_param params[] = {
 	{ "user", CFG_STR, "capmail", 0, 0, NULL },
 	{ "log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error" },
 	{ "smtp_listen", CFG_STR, "127.0.0.1:2525", 0, 0, NULL },
-	{ "smtp_max_message_size", CFG_INT, "52428800", 1024, 1LL << 31, NULL },
+	{ "smtp_max_message_size", CFG_INT, "52428800", 1024, CFG_MESSAGE_MAX,
+	    NULL },
 	{ "smtp_max_recipients", CFG_INT, "100", 1, 10000, NULL },
 	{ "smtp_max_errors", CFG_INT, "20", 1, 1000, NULL },
 	{ "smtp_max_line", CFG_INT, "2048", 512, 65536, NULL },
 	{ "smtp_timeout", CFG_INT, "300", 1, 86400, NULL },
 	{ "imap_listen", CFG_STR, "127.0.0.1:1143", 0, 0, NULL },
 	{ "imap_max_line", CFG_INT, "65536", 1024, 1 << 24, NULL },
-	{ "imap_max_literal", CFG_INT, "52428800", 1024, 1LL << 31, NULL },
+	{ "imap_max_literal", CFG_INT, "52428800", 1024, CFG_MESSAGE_MAX, NULL },
 	{ "imap_timeout", CFG_INT, "1800", 1, 86400, NULL },
 	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31, NULL },
 };

@@ -103,6 +103,24 @@ test_cfg(void)
 	CHECK(c == NULL);
 	CHECK(strstr(err, ":1: smtp_max_recipients: bad value '0'") != NULL);
 
+	/* a message PostgreSQL could not take as one value is refused */
+	f = fopen(path, "w");
+	fputs("smtp_max_message_size = 1073741824\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	f = fopen(path, "w");
+	fputs("imap_max_literal = 2147483648\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c == NULL);
+	f = fopen(path, "w");
+	fputs("smtp_max_message_size = 1000000000\n", f);
+	fclose(f);
+	c = cfg_load(path, err, sizeof err);
+	CHECK(c != NULL && cfg_int(c, "smtp_max_message_size") == 1000000000);
+	cfg_free(&c);
+
 	f = fopen(path, "w");
 	fputs("smtp_max_recipients = 12abc\n", f);
 	fclose(f);
