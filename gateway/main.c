@@ -55,6 +55,7 @@ main(int argc, char **argv)
 	gw.max_message_size = (size_t)cfg_int(cfg, "smtp_max_message_size");
 	gw.max_recipients = (size_t)cfg_int(cfg, "smtp_max_recipients");
 	gw.max_errors = (unsigned)cfg_int(cfg, "smtp_max_errors");
+	gw.max_sessions = (unsigned)cfg_int(cfg, "smtp_max_sessions");
 	gw.max_line = (size_t)cfg_int(cfg, "smtp_max_line");
 
 	rc = listener_start(gw.loop, cfg_str(cfg, "smtp_listen"),

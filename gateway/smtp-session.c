@@ -1014,7 +1014,14 @@ smtp_accepted(struct conn *c)
 	gw->nsessions++;
 	if (gw->stopping)
 		shut_down(s);
-	else
+	else if (gw->nsessions > gw->max_sessions) {
+		/* every session holds buffers: their number is bounded too */
+		log_warn(c->id, "smtp refused reason=too-many-sessions "
+		    "limit=%u", gw->max_sessions);
+		conn_printf(c, "421 4.7.0 %s Error: too many connections, "
+		    "try again later\r\n", gw->hostname);
+		smtp_close(s, "too many sessions");
+	} else
 		conn_printf(c, "220 %s ESMTP capmail\r\n", gw->hostname);
 }
 

@@ -43,6 +43,7 @@ struct gateway {
 	size_t max_message_size;	/* smtp_max_message_size */
 	size_t max_recipients;		/* smtp_max_recipients */
 	unsigned max_errors;		/* smtp_max_errors */
+	unsigned max_sessions;		/* smtp_max_sessions */
 	size_t max_line;		/* smtp_max_line */
 	unsigned pending;		/* store requests in flight */
 	int stopping;			/* stop when nothing is left */

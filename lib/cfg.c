@@ -41,6 +41,7 @@ static const struct cfg_param params[] = {
 	    NULL },
 	{ "smtp_max_recipients", CFG_INT, "100", 1, 10000, NULL },
 	{ "smtp_max_errors", CFG_INT, "20", 1, 1000, NULL },
+	{ "smtp_max_sessions", CFG_INT, "1000", 1, 100000, NULL },
 	{ "smtp_max_line", CFG_INT, "2048", 512, 65536, NULL },
 	{ "smtp_timeout", CFG_INT, "300", 1, 86400, NULL },
 	{ "imap_listen", CFG_STR, "127.0.0.1:1143", 0, 0, NULL },

@@ -14,7 +14,9 @@ so that the shared daemons are not disturbed and SIGTERM can be tested:
   mailbox's row lock) still gives the client its 250, then 421;
 - a client that disconnects while its message is being committed: the
   message is stored once and the gateway goes on;
-- SIGTERM sent over and over while the gateway stops never makes it crash.
+- SIGTERM sent over and over while the gateway stops never makes it crash;
+- smtp_max_sessions bounds the concurrent sessions: one more is told
+  421 4.7.0 and closed.
 """
 
 import os
@@ -31,7 +33,7 @@ SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime err
 
 
 class Gateway:
-    def __init__(self, fx, tag, timeout):
+    def __init__(self, fx, tag, timeout, extra=''):
         self.fx = fx
         self.port = capfix.free_port()
         self.conf = os.path.join(fx.dir, 'capmail-%s.conf' % tag)
@@ -40,6 +42,7 @@ class Gateway:
             lines = [l for l in f if not l.startswith(('smtp_listen', 'smtp_timeout'))]
         lines.append('smtp_listen = 127.0.0.1:%d\n' % self.port)
         lines.append('smtp_timeout = %d\n' % timeout)
+        lines.append(extra)
         with open(self.conf, 'w') as f:
             f.writelines(lines)
         os.chmod(self.conf, 0o644)
@@ -312,6 +315,52 @@ def test_repeated_sigterm(fx):
             gw.stop()
 
 
+def greeting(port):
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    got = b''
+    while not got.endswith(b'\r\n'):
+        d = s.recv(1000)
+        if not d:
+            break
+        got += d
+    return s, got
+
+
+def test_max_sessions(fx):
+    """smtp_max_sessions = 2: a third connection is answered 421 4.7.0 and
+    closed; once one of the two goes, a new one is greeted."""
+    gw = Gateway(fx, 'maxsess', 120, 'smtp_max_sessions = 2\n')
+    socks = []
+    try:
+        time.sleep(0.5)             # wait_listening's probe is gone
+        for i in range(2):
+            s, got = greeting(gw.port)
+            socks.append(s)
+            if not got.startswith(b'220 '):
+                raise AssertionError('session %d greeted %r' % (i + 1, got))
+        s, got = greeting(gw.port)
+        socks.append(s)
+        if not got.startswith(b'421 4.7.0 '):
+            raise AssertionError('third session greeted %r, expected 421 4.7.0' % got)
+        if s.recv(1000) != b'':
+            raise AssertionError('the refused session was not closed')
+        socks[0].sendall(b'QUIT\r\n')
+        socks[0].recv(1000)
+        time.sleep(0.5)
+        s, got = greeting(gw.port)
+        socks.append(s)
+        if not got.startswith(b'220 '):
+            raise AssertionError('after a QUIT a new session got %r' % got)
+        status = gw.stop()
+        if status != 0:
+            raise AssertionError('gateway exit status %r:\n%s' % (status, gw.tail()))
+        gw.check_clean()
+    finally:
+        for s in socks:
+            s.close()
+        gw.stop()
+
+
 def cases(fx):
     return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
              lambda: test_no_reader_throttled(fx)),
@@ -322,4 +371,6 @@ def cases(fx):
             ('conn: client gone while its message is committed: stored once',
              lambda: test_disconnect_while_committing(fx)),
             ('conn: repeated SIGTERM during the stop exits cleanly',
-             lambda: test_repeated_sigterm(fx))]
+             lambda: test_repeated_sigterm(fx)),
+            ('conn: smtp_max_sessions bounds concurrent sessions (421 4.7.0)',
+             lambda: test_max_sessions(fx))]
