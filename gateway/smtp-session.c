@@ -64,6 +64,8 @@ struct smtp_tx {
 	unsigned long long size;	/* SIZE=, 0 if not given */
 	int64_t *rcpts;			/* max_recipients slots */
 	size_t nrcpts;
+	size_t naccepted;		/* RCPTs answered 250, duplicates
+					 * too: what the limit counts */
 	char first_rcpt[SMTP_ADDR_SIZE];
 	struct buf msg;			/* Received + message */
 	struct smtp_data data;
@@ -371,7 +373,8 @@ check_rcpt(struct smtp_session *s, const struct smtp_line *l)
 		smtp_reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
 		return -1;
 	}
-	if (s->tx.nrcpts >= s->gw->max_recipients) {
+	/* duplicates count: each costs a lookup (Postfix counts them too) */
+	if (s->tx.naccepted >= s->gw->max_recipients) {
 		char tmp[SMTP_ADDR_SIZE + 8];
 		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=452 "
 		    "reason=too-many-recipients", safe(tmp, sizeof tmp,
@@ -511,6 +514,7 @@ rcpt_done(void *arg, int rc)
 				    sizeof s->tx.first_rcpt);
 			s->tx.rcpts[s->tx.nrcpts++] = q->id;
 		}
+		s->tx.naccepted++;
 	}
 	smtp_set_state(s, s->tx.nrcpts > 0 ? SMTP_RCPT : SMTP_MAIL);
 	if (rc == 0 && q->relay) {

@@ -16,7 +16,8 @@ so that the shared daemons are not disturbed and SIGTERM can be tested:
   message is stored once and the gateway goes on;
 - SIGTERM sent over and over while the gateway stops never makes it crash;
 - smtp_max_sessions bounds the concurrent sessions: one more is told
-  421 4.7.0 and closed.
+  421 4.7.0 and closed;
+- duplicate RCPTs count against smtp_max_recipients.
 """
 
 import os
@@ -361,6 +362,44 @@ def test_max_sessions(fx):
         gw.stop()
 
 
+def test_duplicate_rcpts_limited(fx):
+    """smtp_max_recipients counts every RCPT answered 250, duplicates too
+    (each one costs a database lookup): with a limit of 3, a fourth RCPT
+    of the same address gets 452 4.5.3."""
+    gw = Gateway(fx, 'duprcpt', 120, 'smtp_max_recipients = 3\n')
+    try:
+        s = socket.create_connection(('127.0.0.1', gw.port), timeout=30)
+        f = s.makefile('rb')
+
+        def reply():
+            lines = [f.readline()]
+            while lines[-1][3:4] == b'-':
+                lines.append(f.readline())
+            return lines[-1]
+
+        reply()
+        s.sendall(b'EHLO client.example\r\n')
+        reply()
+        s.sendall(b'MAIL FROM:<a@outside.example>\r\n')
+        reply()
+        got = []
+        for i in range(5):
+            s.sendall(b'RCPT TO:<alice@example.test>\r\n')
+            got.append(reply()[:9])
+        want = [b'250 2.1.5'] * 3 + [b'452 4.5.3'] * 2
+        if got != want:
+            raise AssertionError('five RCPTs of one address under a limit of 3 got %r' % got)
+        s.sendall(b'QUIT\r\n')
+        reply()
+        s.close()
+        status = gw.stop()
+        if status != 0:
+            raise AssertionError('gateway exit status %r:\n%s' % (status, gw.tail()))
+        gw.check_clean()
+    finally:
+        gw.stop()
+
+
 def cases(fx):
     return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
              lambda: test_no_reader_throttled(fx)),
@@ -373,4 +412,6 @@ def cases(fx):
             ('conn: repeated SIGTERM during the stop exits cleanly',
              lambda: test_repeated_sigterm(fx)),
             ('conn: smtp_max_sessions bounds concurrent sessions (421 4.7.0)',
-             lambda: test_max_sessions(fx))]
+             lambda: test_max_sessions(fx)),
+            ('conn: duplicate RCPTs count against smtp_max_recipients',
+             lambda: test_duplicate_rcpts_limited(fx))]
