@@ -152,15 +152,12 @@ static int
 create_in_tx(struct store_conn *db, const char *u, const char *name)
 {
 	const char *p[2] = { u, name };
-	PGresult *res;
-	int rc, n;
+	int n;
 
-	rc = store_exec(db, "SELECT 1 FROM mailboxes WHERE"
-	    " owner = $1::bigint AND name = $2", 2, p, &res);
-	if (rc < 0)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
+	n = store_exec_rows(db, "SELECT 1 FROM mailboxes WHERE"
+	    " owner = $1::bigint AND name = $2", 2, p);
+	if (n < 0)
+		return n;
 	if (n > 0)
 		return CM_EEXIST;
 	return insert(db, u, name);
@@ -213,17 +210,14 @@ store_mailbox_delete(struct store_conn *db, int64_t user, const char *name)
 {
 	char u[STORE_I64_STRLEN];
 	const char *p[2] = { store_i64_str(u, user), canon(name) };
-	PGresult *res;
-	int rc, n;
+	int n;
 
 	if (strcmp(p[1], "INBOX") == 0)
 		return CM_EINVAL;
-	rc = store_exec(db, "DELETE FROM mailboxes WHERE owner = $1::bigint"
-	    " AND name = $2 RETURNING id", 2, p, &res);
-	if (rc < 0)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
+	n = store_exec_rows(db, "DELETE FROM mailboxes WHERE owner = $1::bigint"
+	    " AND name = $2 RETURNING id", 2, p);
+	if (n < 0)
+		return n;
 	return n == 1 ? 0 : CM_ENOTFOUND;
 }
 
@@ -333,16 +327,12 @@ store_mailbox_subscribe(struct store_conn *db, int64_t user,
 	char u[STORE_I64_STRLEN];
 	const char *p[3] = { store_i64_str(u, user), canon(name),
 	    on ? "t" : "f" };
-	PGresult *res;
-	int rc, n;
+	int n;
 
-	rc = store_exec(db, "UPDATE mailboxes SET subscribed = $3::boolean"
-	    " WHERE owner = $1::bigint AND name = $2 RETURNING id", 3, p,
-	    &res);
-	if (rc < 0)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
+	n = store_exec_rows(db, "UPDATE mailboxes SET subscribed = $3::boolean"
+	    " WHERE owner = $1::bigint AND name = $2 RETURNING id", 3, p);
+	if (n < 0)
+		return n;
 	return n == 1 ? 0 : CM_ENOTFOUND;
 }
 

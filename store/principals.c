@@ -94,15 +94,12 @@ int store_domain_add(struct store_conn *db, const char *name)
 int store_domain_is_local(struct store_conn *db, const char *name)
 {
 	const char *p[1] = { name };
-	PGresult *res;
-	int rc, n;
+	int n;
 
-	rc = store_exec(db, "SELECT 1 FROM domains WHERE name = lower($1)",
-	    1, p, &res);
-	if (rc != 0)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
+	n = store_exec_rows(db, "SELECT 1 FROM domains WHERE name = lower($1)",
+	    1, p);
+	if (n < 0)
+		return n;
 	return n > 0 ? 1 : 0;
 }
 

@@ -73,6 +73,10 @@ int store_query(struct store_conn *db, const char *sql, int n,
 /* Text parameters, text result. */
 int store_exec(struct store_conn *db, const char *sql, int n,
     const char *const *vals, PGresult **res_r);
+/* Text parameters; only the number of rows returned counts (SELECT 1 ...,
+ * UPDATE/DELETE ... RETURNING): that number, or a negative error. */
+int store_exec_rows(struct store_conn *db, const char *sql, int n,
+    const char *const *vals);
 
 int store_begin(struct store_conn *db);		/* BEGIN */
 int store_commit(struct store_conn *db);	/* COMMIT; 0 only if it

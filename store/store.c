@@ -255,6 +255,19 @@ int store_exec(struct store_conn *db, const char *sql, int n,
 	return store_query(db, sql, n, vals, NULL, NULL, 0, res_r);
 }
 
+int store_exec_rows(struct store_conn *db, const char *sql, int n,
+    const char *const *vals)
+{
+	PGresult *res;
+	int rc = store_query(db, sql, n, vals, NULL, NULL, 0, &res);
+
+	if (rc < 0)
+		return rc;
+	rc = PQntuples(res);
+	PQclear(res);
+	return rc;
+}
+
 int store_begin(struct store_conn *db)
 {
 	int rc;
