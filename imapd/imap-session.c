@@ -579,8 +579,14 @@ static void
 session_accepted(struct conn *c)
 {
 	struct imapd *d = c->ctx;
-	struct imap_session *s = calloc(1, sizeof(*s));
+	struct imap_session *s;
 
+	if (d->stopping) {
+		conn_writestr(c, "* BYE Server shutting down\r\n");
+		conn_close(c, "shutdown");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->parser = imap_parser_new(d->max_line,
 	    d->max_literal)) == NULL) {
 		free(s);
@@ -594,6 +600,10 @@ session_accepted(struct conn *c)
 	imap_parser_set_max_literal(s->parser, IMAP_MAX_LITERAL_NOAUTH <
 	    d->max_literal ? IMAP_MAX_LITERAL_NOAUTH : d->max_literal);
 	c->data = s;
+	s->next = d->sessions;
+	if (d->sessions != NULL)
+		d->sessions->prev = s;
+	d->sessions = s;
 	conn_printf(c, "* OK [CAPABILITY %s] %s capmail IMAP ready\r\n",
 	    IMAP_CAPABILITIES, d->hostname);
 }
@@ -682,11 +692,35 @@ session_closed(struct conn *c)
 
 	if (s == NULL)
 		return;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		s->d->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (s->d->stopping && s->d->sessions == NULL)
+		uv_stop(s->d->loop);
 	view_free(s);
 	imap_parser_free(&s->parser);
 	explicit_bzero(s->user, sizeof(s->user));
 	free(s);
 	c->data = NULL;
+}
+
+void
+imapd_shutdown(struct imapd *d)
+{
+	d->stopping = 1;
+	if (d->sessions == NULL) {
+		uv_stop(d->loop);
+		return;
+	}
+	for (struct imap_session *s = d->sessions; s != NULL; s = s->next) {
+		if (conn_closing(s->c))
+			continue;
+		imap_send(s, "* BYE Server shutting down");
+		conn_close(s->c, "shutdown");
+	}
 }
 
 const struct conn_handler imap_conn_handler = {

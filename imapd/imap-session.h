@@ -58,6 +58,7 @@ struct imap_view_msg {
 struct imap_session {
 	struct conn *c;
 	struct imapd *d;
+	struct imap_session *prev, *next;	/* d->sessions */
 	enum imap_state state;
 	struct imap_parser *parser;
 	struct imap_job *job;		/* in flight, or NULL */
@@ -163,5 +164,11 @@ int imap_job_learn_recent(struct store_conn *db, struct imap_job *j,
  * the entries). */
 void imap_session_apply_recent(struct imap_session *s,
     const struct imap_job *j);
+
+/* Server shutdown: every session is told "* BYE" and closed (a command in
+ * flight is not answered: PostgreSQL commits or rolls it back whole), new
+ * connections are greeted with BYE. uv_stop() is called on d->loop once
+ * the last session has gone. */
+void imapd_shutdown(struct imapd *d);
 
 #endif

@@ -9,10 +9,13 @@
 #include <uv.h>
 
 struct store;
+struct imap_session;
 
 struct imapd {
 	uv_loop_t *loop;
 	struct store *store;
+	struct imap_session *sessions;	/* every open session */
+	int stopping;			/* shutting down: greet with BYE */
 	size_t max_line;	/* imap_max_line */
 	size_t max_literal;	/* imap_max_literal */
 	char hostname[256];

@@ -5,12 +5,13 @@
  *   capmail-imapd [-c CONFIG] [-f]
  *
  * Reads the config (daemon_setup: default CAPMAIL_SYSCONFDIR/capmail.conf
- * if it exists, else the defaults; always in the foreground), listens on imap_listen, drops privileges to `user`
- * (when started as root) after binding, and runs one libuv loop; every
+ * if it exists, else the defaults; always in the foreground), listens on
+ * imap_listen, drops privileges to `user` (when started as root) after
+ * binding, and runs one libuv loop; every
  * database access goes through store_run(). SIGTERM and SIGINT stop it:
- * open sessions are dropped (clients reconnect; a command whose answer
- * was not sent is either committed or rolled back by PostgreSQL, never
- * half done).
+ * every session is told "* BYE Server shutting down" and closed (a command
+ * whose answer was not sent is either committed or rolled back by
+ * PostgreSQL, never half done); a second signal stops at once.
  */
 #include "config.h"
 
@@ -34,11 +35,30 @@
 /* c->in: the parser copies as it goes, so this only smooths reads. */
 #define IMAP_INPUT_BUFFER (256 * 1024)
 
+/* The first signal says BYE to every session and waits for them to be
+ * flushed (at most STOP_GRACE_MS); a second one stops at once. */
+#define STOP_GRACE_MS 3000
+
+static void
+on_grace_over(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
+	struct imapd *d = h->data;
+	static uv_timer_t grace;
+
 	log_info(NULL, "imap stopping signal=%d", signum);
-	uv_stop(h->loop);
+	if (d->stopping) {
+		uv_stop(h->loop);
+		return;
+	}
+	uv_timer_init(h->loop, &grace);
+	uv_timer_start(&grace, on_grace_over, STOP_GRACE_MS, 0);
+	imapd_shutdown(d);
 }
 
 int
@@ -73,6 +93,7 @@ main(int argc, char **argv)
 
 	uv_signal_init(d.loop, &sigterm);
 	uv_signal_init(d.loop, &sigint);
+	sigterm.data = sigint.data = &d;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
 

@@ -17,7 +17,9 @@ so that the shared daemons are not disturbed and SIGTERM can be tested:
 - SIGTERM sent over and over while the gateway stops never makes it crash;
 - smtp_max_sessions bounds the concurrent sessions: one more is told
   421 4.7.0 and closed;
-- duplicate RCPTs count against smtp_max_recipients.
+- duplicate RCPTs count against smtp_max_recipients;
+- SIGTERM to capmail-imapd tells every session "* BYE" before it exits 0,
+  also a session whose command is waiting for the store.
 """
 
 import os
@@ -34,21 +36,26 @@ SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime err
 
 
 class Gateway:
-    def __init__(self, fx, tag, timeout, extra=''):
+    """A private daemon on its own port: capmail-gateway (proto 'smtp') or
+    capmail-imapd (proto 'imap')."""
+
+    def __init__(self, fx, tag, timeout, extra='', proto='smtp'):
         self.fx = fx
         self.port = capfix.free_port()
         self.conf = os.path.join(fx.dir, 'capmail-%s.conf' % tag)
-        self.log = os.path.join(fx.dir, 'gateway-%s.log' % tag)
+        self.log = os.path.join(fx.dir, '%s-%s.log' % (proto, tag))
+        listen, tmo = proto + '_listen', proto + '_timeout'
         with open(fx.conf) as f:
-            lines = [l for l in f if not l.startswith(('smtp_listen', 'smtp_timeout'))]
-        lines.append('smtp_listen = 127.0.0.1:%d\n' % self.port)
-        lines.append('smtp_timeout = %d\n' % timeout)
+            lines = [l for l in f if not l.startswith((listen, tmo))]
+        lines.append('%s = 127.0.0.1:%d\n' % (listen, self.port))
+        lines.append('%s = %d\n' % (tmo, timeout))
         lines.append(extra)
         with open(self.conf, 'w') as f:
             f.writelines(lines)
         os.chmod(self.conf, 0o644)
+        binary = fx.gateway if proto == 'smtp' else fx.imapd
         with open(self.log, 'ab') as logf:
-            self.proc = subprocess.Popen([fx.gateway, '-c', self.conf],
+            self.proc = subprocess.Popen([binary, '-c', self.conf],
                                          stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=subprocess.STDOUT)
         if not fx.wait_listening(self.port, self.proc, 60):
@@ -400,6 +407,60 @@ def test_duplicate_rcpts_limited(fx):
         gw.stop()
 
 
+def test_imapd_sigterm_bye(fx):
+    """Two logged-in sessions, one of them waiting for the store (its
+    mailbox row is locked from psql): SIGTERM gives both '* BYE', and the
+    daemon exits 0."""
+    im = Gateway(fx, 'imapbye', 120, proto='imap')
+    user = 'alice@example.test'
+    socks = []
+    lock = None
+    try:
+        for _ in range(2):
+            s = socket.create_connection(('127.0.0.1', im.port), timeout=20)
+            s.recv(4096)
+            s.sendall(b'a LOGIN %s %s\r\n' % (user.encode(), capfix.USERS[user].encode()))
+            buf = b''
+            while b'a OK' not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise AssertionError('LOGIN: connection closed: %r' % buf)
+                buf += chunk
+            socks.append(s)
+        # hold the INBOX row so that the second session's SELECT (which
+        # claims \Recent with an UPDATE) waits inside the store
+        lock = subprocess.Popen(
+            [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-q', '-c',
+             "BEGIN; SELECT 1 FROM mailboxes m JOIN principals p ON p.id = m.owner"
+             " WHERE p.address = '%s' AND m.name = 'INBOX' FOR UPDATE;"
+             " SELECT pg_sleep(8); COMMIT;" % user],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        socks[1].sendall(b'b SELECT INBOX\r\n')
+        time.sleep(0.5)
+        im.proc.send_signal(signal.SIGTERM)
+        for i, s in enumerate(socks):
+            got = b''
+            deadline = time.time() + 15
+            while b'* BYE Server shutting down' not in got and time.time() < deadline:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if b'* BYE Server shutting down' not in got:
+                raise AssertionError('session %d got no BYE: %r' % (i, got))
+        status = im.stop(wait=20, signal_it=False)
+        if status != 0:
+            raise AssertionError('imapd exit status %r:\n%s' % (status, im.tail()))
+        im.check_clean()
+    finally:
+        for s in socks:
+            s.close()
+        if lock is not None:
+            lock.wait(30)
+        im.stop()
+
+
 def cases(fx):
     return [('conn: a client that reads no replies is throttled; SIGTERM still exits',
              lambda: test_no_reader_throttled(fx)),
@@ -414,4 +475,6 @@ def cases(fx):
             ('conn: smtp_max_sessions bounds concurrent sessions (421 4.7.0)',
              lambda: test_max_sessions(fx)),
             ('conn: duplicate RCPTs count against smtp_max_recipients',
-             lambda: test_duplicate_rcpts_limited(fx))]
+             lambda: test_duplicate_rcpts_limited(fx)),
+            ('conn: SIGTERM to imapd says BYE to every session, exit 0',
+             lambda: test_imapd_sigterm_bye(fx))]
