@@ -21,3 +21,9 @@ tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
 tests_unit_test_lib_LDADD = $(LIB_LDADD)
 dist_man5_MANS = doc/capmail.conf.5
+
+check_PROGRAMS += tests/fuzz/fuzz-hdrdecode
+TESTS += tests/fuzz/replay-hdrdecode.sh
+tests_fuzz_fuzz_hdrdecode_SOURCES = tests/fuzz/fuzz-hdrdecode.c tests/fuzz/standalone.c
+tests_fuzz_fuzz_hdrdecode_LDADD = $(LIB_LDADD)
+EXTRA_DIST += tests/fuzz/replay-hdrdecode.sh tests/fuzz/seeds/hdrdecode
