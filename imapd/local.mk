@@ -32,12 +32,12 @@ TESTS += tests/unit/test-imap-parser tests/unit/test-imap-proto
 tests_unit_test_imap_parser_SOURCES = tests/unit/test-imap-parser.c
 tests_unit_test_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
 tests_unit_test_imap_parser_LDADD = imapd/libimapproto.a $(LIB_LDADD)
-tests_unit_test_imap_proto_SOURCES = tests/unit/test-imap-proto.c
+tests_unit_test_imap_proto_SOURCES = tests/unit/test-imap-proto.c tests/unit/imap-sample.h
 tests_unit_test_imap_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
 tests_unit_test_imap_proto_LDADD = imapd/libimapproto.a $(LIB_LDADD)
 
 check_PROGRAMS += tests/fuzz/fuzz-imap-parser
-tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz-imap-parser.c \
+tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz-imap-parser.c tests/unit/imap-sample.h \
 	tests/fuzz/standalone.c
 tests_fuzz_fuzz_imap_parser_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/imapd
 tests_fuzz_fuzz_imap_parser_LDADD = imapd/libimapproto.a $(LIB_LDADD)
