@@ -1,6 +1,7 @@
 # lib/: infrastructure shared by every daemon; knows nothing about them.
 noinst_LIBRARIES += lib/libcapmail.a
 lib_libcapmail_a_SOURCES = \
+	lib/bodytext.c lib/bodytext.h \
 	lib/buf.c lib/buf.h \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bodytext.h"
 #include "buf.h"
 #include "cfg.h"
 #include "conn.h"
@@ -217,6 +218,87 @@ test_hdrdecode(void)
 	CHECK(hdr_decode_utf8("=?utf-8?q?a\0?=", 15) == NULL);
 }
 
+static void
+test_hdr_next(void)
+{
+	static const char h[] = "From: a@b\r\nSubject: one\r\n two\r\n"
+	    "no colon here\r\nX-Empty:\r\nTo : c@d\r\n\r\nBody: not a field\r\n";
+	struct hdr_iter it = { h, sizeof(h) - 1, 0 };
+	const char *n, *v;
+	size_t nl, vl, ul;
+	char *u;
+
+	CHECK(hdr_next(&it, &n, &nl, &v, &vl) == 1);
+	CHECK(nl == 4 && memcmp(n, "From", 4) == 0);
+	CHECK(vl == 4 && memcmp(v, " a@b", 4) == 0);
+	CHECK(hdr_next(&it, &n, &nl, &v, &vl) == 1);
+	CHECK(nl == 7 && memcmp(n, "Subject", 7) == 0);
+	CHECK(vl == 10 && memcmp(v, " one\r\n two", 10) == 0);
+	u = hdr_unfold(v, vl, &ul);
+	CHECK(u != NULL && ul == 8 && strcmp(u, " one two") == 0);
+	free(u);
+	CHECK(hdr_next(&it, &n, &nl, &v, &vl) == 1);	/* line without ':' skipped */
+	CHECK(nl == 7 && memcmp(n, "X-Empty", 7) == 0 && vl == 0);
+	CHECK(hdr_next(&it, &n, &nl, &v, &vl) == 1);
+	CHECK(nl == 2 && memcmp(n, "To", 2) == 0);	/* blanks before ':' */
+	CHECK(hdr_next(&it, &n, &nl, &v, &vl) == 0);	/* the empty line ends it */
+	/* a block without the empty line, last field without CRLF */
+	struct hdr_iter it2 = { "A: 1\nB: 2", 9, 0 };
+	CHECK(hdr_next(&it2, &n, &nl, &v, &vl) == 1 && vl == 2);
+	CHECK(hdr_next(&it2, &n, &nl, &v, &vl) == 1 && nl == 1 && *n == 'B' &&
+	    vl == 2 && memcmp(v, " 2", 2) == 0);
+	CHECK(hdr_next(&it2, &n, &nl, &v, &vl) == 0);
+}
+
+/* bodytext_utf8 on (header, body); want NULL or the exact text. */
+static void
+bodytext_is(const char *hdr, const char *body, const char *want)
+{
+	size_t len = 0;
+	char *t = bodytext_utf8(hdr, strlen(hdr), body, strlen(body), &len);
+
+	if (want == NULL) {
+		CHECK(t == NULL);
+	} else {
+		CHECK(t != NULL && len == strlen(want) && strcmp(t, want) == 0);
+		if (t == NULL || strcmp(t, want) != 0)
+			fprintf(stderr, "  header %s\n  got %s\n", hdr,
+			    t != NULL ? t : "(null)");
+	}
+	free(t);
+}
+
+static void
+test_bodytext(void)
+{
+	/* base64, UTF-8 */
+	bodytext_is("Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n",
+	    "Y2Fmw6kgY3LDqG1l\r\n", "caf\xc3\xa9 cr\xc3\xa8me");
+	/* quoted-printable, Latin-1 to UTF-8, soft line break */
+	bodytext_is("Content-Type: text/plain; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+	    "caf=E9 cr=\r\n=E8me\r\n", "caf\xc3\xa9 cr\xc3\xa8me\r\n");
+	/* 8bit Latin-1: charset conversion only */
+	bodytext_is("Content-Type: text/plain; charset=\"ISO-8859-1\"\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n", "caf\xe9\r\n",
+	    "caf\xc3\xa9\r\n");
+	/* nothing to decode: NULL, the raw bytes are the text */
+	bodytext_is("Content-Type: text/plain; charset=utf-8\r\n\r\n",
+	    "caf\xc3\xa9\r\n", NULL);
+	bodytext_is("Subject: x\r\n\r\n", "plain\r\n", NULL);
+	/* not text */
+	bodytext_is("Content-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", "Y2Fmw6k=\r\n",
+	    NULL);
+	/* no Content-Type is text/plain (RFC 2045 5.2) */
+	bodytext_is("Content-Transfer-Encoding: base64\r\n\r\n",
+	    "aGVsbG8=\r\n", "hello");
+	/* an unknown charset: not decoded, search the raw bytes */
+	bodytext_is("Content-Type: text/plain; charset=x-no-such\r\n\r\n",
+	    "abc\r\n", NULL);
+}
+
 int
 main(void)
 {
@@ -226,6 +308,8 @@ main(void)
 	test_cfg();
 	test_conn_line();
 	test_hdrdecode();
+	test_hdr_next();
+	test_bodytext();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;
