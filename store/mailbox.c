@@ -2,8 +2,11 @@
  * mailbox.c: a user's IMAP mailboxes (see store-imap.h).
  *
  * A new mailbox gets uidvalidity = max(now in seconds, the largest
- * uidvalidity the user has + 1), so a mailbox deleted and created again
- * under the same name never reuses a uidvalidity (RFC 3501 2.3.1.1).
+ * uidvalidity the user has + 1, principals.uidvalidity_floor + 1), and
+ * DELETE raises the floor to the deleted mailbox's uidvalidity, so a
+ * mailbox deleted and created again under the same name never reuses a
+ * uidvalidity, even within the same second (RFC 3501 2.3.1.1; migration
+ * 004).
  * Names are at most STORE_MAILBOX_NAME_MAX bytes, printable (8-bit allowed:
  * clients send modified UTF-7, but we do not police it), without '*', '%',
  * empty hierarchy levels or a leading '/'.
@@ -143,7 +146,9 @@ insert(struct store_conn *db, const char *u, const char *name)
 	    " (owner, name, uidvalidity, uidnext)"
 	    " SELECT $1::bigint, $2, greatest("
 	    "   extract(epoch FROM now())::bigint,"
-	    "   coalesce(max(uidvalidity), 0) + 1), 1"
+	    "   coalesce(max(uidvalidity), 0) + 1,"
+	    "   (SELECT uidvalidity_floor + 1 FROM principals"
+	    "    WHERE id = $1::bigint)), 1"
 	    " FROM mailboxes WHERE owner = $1::bigint", 2, p, NULL);
 }
 
@@ -214,8 +219,14 @@ store_mailbox_delete(struct store_conn *db, int64_t user, const char *name)
 
 	if (strcmp(p[1], "INBOX") == 0)
 		return CM_EINVAL;
-	n = store_exec_rows(db, "DELETE FROM mailboxes WHERE owner = $1::bigint"
-	    " AND name = $2 RETURNING id", 2, p);
+	/* remember its uidvalidity: a mailbox created under this name later
+	 * must get a greater one (the create holds the principal's row) */
+	n = store_exec_rows(db, "WITH d AS (DELETE FROM mailboxes"
+	    " WHERE owner = $1::bigint AND name = $2 RETURNING uidvalidity)"
+	    " UPDATE principals SET uidvalidity_floor ="
+	    "   greatest(uidvalidity_floor, (SELECT uidvalidity FROM d))"
+	    " WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM d) RETURNING id",
+	    2, p);
 	if (n < 0)
 		return n;
 	return n == 1 ? 0 : CM_ENOTFOUND;

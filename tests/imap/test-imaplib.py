@@ -60,6 +60,20 @@ def main():
     a = connect(host, port, user, password)
     check(a.create(box)[0] == "OK", "CREATE %s" % box)
 
+    # RFC 3501 2.3.1.1: a mailbox deleted and created again under the
+    # same name gets a greater UIDVALIDITY, even within the same second
+    # (its uids start at 1 again).
+    seen, grows = [], True
+    for _ in range(3):
+        a.create(box + "-re")
+        typ, data = a.status(box + "-re", "(UIDVALIDITY)")
+        mo = re.search(rb"UIDVALIDITY (\d+)", data[0] or b"")
+        v = int(mo.group(1)) if typ == "OK" and mo else 0
+        grows = grows and v > 0 and all(v > w for w in seen)
+        seen.append(v)
+        a.delete(box + "-re")
+    check(grows, "DELETE + CREATE: UIDVALIDITY grows %s" % seen)
+
     msg1 = (b"From: Alice <a@example.org>\r\nTo: b@example.org\r\n"
             b"Subject: caf\xc3\xa9\r\nContent-Type: text/plain; charset=utf-8"
             b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
