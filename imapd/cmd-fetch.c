@@ -54,35 +54,6 @@ fetch_free(struct imap_job *j)
 	free(fj);
 }
 
-/* Shorten *batch so that its messages' bytes stay within
- * FETCH_BATCH_BYTES (but keep one message, however large). */
-static int
-cut_batch(struct store_conn *db, struct imap_job *j, const uint32_t *uids,
-    size_t *batch)
-{
-	struct store_msg *sz = NULL;
-	size_t nsz = 0, total = 0, q = 0, cut = 0;
-	int rc;
-
-	rc = store_messages_read(db, j->user_id, j->mbox_id, uids, *batch, 0,
-	    &sz, &nsz);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < *batch; i++) {
-		size_t one = 0;
-		if (q < nsz && sz[q].uid == uids[i])
-			one = sz[q++].size;
-		if (cut > 0 && (total >= FETCH_BATCH_BYTES ||
-		    one > FETCH_BATCH_BYTES - total))
-			break;
-		total += one;
-		cut = i + 1;
-	}
-	store_messages_free(&sz, nsz);
-	*batch = cut;
-	return 0;
-}
-
 static int
 fetch_work(struct store_conn *db, struct imap_job *j)
 {
@@ -97,8 +68,8 @@ fetch_work(struct store_conn *db, struct imap_job *j)
 
 	if (batch > lim)
 		batch = lim;
-	if (fj->f.need_data && batch > 1 &&
-	    (rc = cut_batch(db, j, fj->uids + fj->pos, &batch)) < 0)
+	if (fj->f.need_data && (rc = store_messages_fit(db, j->user_id,
+	    j->mbox_id, fj->uids + fj->pos, &batch, FETCH_BATCH_BYTES)) < 0)
 		return rc;
 	rc = store_messages_read(db, j->user_id, j->mbox_id,
 	    fj->uids + fj->pos, batch, fj->what, &m, &nm);

@@ -1,7 +1,8 @@
 /*
  * cmd-search: SEARCH and UID SEARCH. The keys are parsed on the loop
  * (imap-search.c); the work function walks the client's view in batches of
- * SEARCH_BATCH messages, reading only what the keys need (bytes only for
+ * SEARCH_BATCH messages (with bytes: also at most SEARCH_BATCH_BYTES of
+ * them, one message at least), reading only what the keys need (bytes only for
  * HEADER/BODY/TEXT and the address/subject keys), and evaluates the keys
  * in C. Messages no longer visible (expunged, revoked) never match.
  * RECENT/NEW/OLD use the view's \Recent marks, copied with the uids.
@@ -15,6 +16,7 @@
 
 #define SEARCH_BATCH_DATA 50
 #define SEARCH_BATCH_META 2000
+#define SEARCH_BATCH_BYTES ((size_t)16 << 20)	/* with bytes: at most */
 
 struct search_job {
 	struct imap_job j;
@@ -46,11 +48,16 @@ search_work(struct store_conn *db, struct imap_job *j)
 	uint32_t max_uid = sj->n > 0 ? sj->uids[sj->n - 1] : 0;
 	int rc = buf_addstr(&j->out, "* SEARCH");
 
-	for (size_t pos = 0; rc == 0 && pos < sj->n; pos += lim) {
-		size_t batch = sj->n - pos < lim ? sj->n - pos : lim, k = 0;
+	for (size_t pos = 0, batch = 0; rc == 0 && pos < sj->n;
+	    pos += batch) {
 		struct store_msg *m = NULL;
-		size_t nm = 0;
+		size_t nm = 0, k = 0;
 
+		batch = sj->n - pos < lim ? sj->n - pos : lim;
+		if ((sj->what & STORE_MSG_DATA) &&
+		    (rc = store_messages_fit(db, j->user_id, j->mbox_id,
+		    sj->uids + pos, &batch, SEARCH_BATCH_BYTES)) < 0)
+			break;
 		rc = store_messages_read(db, j->user_id, j->mbox_id,
 		    sj->uids + pos, batch, sj->what, &m, &nm);
 		for (size_t i = 0; rc == 0 && i < nm; i++) {

@@ -284,3 +284,31 @@ out:
 	buf_free(&arr);
 	return rc;
 }
+
+int
+store_messages_fit(struct store_conn *db, int64_t user, int64_t mailbox_id,
+    const uint32_t *uids, size_t *n_r, size_t max_bytes)
+{
+	struct store_msg *sz = NULL;
+	size_t nsz = 0, total = 0, q = 0, cut = 0;
+	int rc;
+
+	if (*n_r <= 1)
+		return 0;
+	rc = store_messages_read(db, user, mailbox_id, uids, *n_r, 0, &sz,
+	    &nsz);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < *n_r; i++) {
+		size_t one = 0;
+		if (q < nsz && sz[q].uid == uids[i])
+			one = sz[q++].size;
+		if (cut > 0 && (total >= max_bytes || one > max_bytes - total))
+			break;
+		total += one;
+		cut = i + 1;
+	}
+	store_messages_free(&sz, nsz);
+	*n_r = cut;
+	return 0;
+}

@@ -153,6 +153,13 @@ int store_messages_read(struct store_conn *db, int64_t user,
     int64_t mailbox_id, const uint32_t *uids, size_t nuids, unsigned what,
     struct store_msg **m_r, size_t *n_r);
 void store_messages_free(struct store_msg **mp, size_t n);
+/* How many of the first *n_r uids to read with STORE_MSG_DATA so that
+ * their messages' bytes stay within max_bytes (one at least, however
+ * large): *n_r is lowered to that number. Bounds the memory a FETCH or
+ * SEARCH batch takes whatever the messages' sizes. */
+int store_messages_fit(struct store_conn *db, int64_t user,
+    int64_t mailbox_id, const uint32_t *uids, size_t *n_r,
+    size_t max_bytes);
 
 /* Internal to mailbox.c/entries.c/message-read.c: render uids as a
  * bigint[] text parameter "{1,2,3}" into b (initialised by the caller
