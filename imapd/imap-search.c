@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "errors.h"
+#include "bodytext.h"
 #include "hdrdecode.h"
 #include "imap-search.h"
 #include "imap-util.h"
@@ -361,71 +362,76 @@ imap_search_needs(const struct imap_search_key *k)
 	return need;
 }
 
-/* Does any field named name of the header [h, h+len) contain value, as
- * it stands or with its RFC 2047 encoded words decoded to UTF-8? */
+/* Does a field of the header [h, h+len) contain value, as it stands or
+ * with its RFC 2047 encoded words decoded to UTF-8? name NULL: any field
+ * (TEXT), else only fields of that name (case-insensitive). */
 static int
 header_match(const char *h, size_t len, const char *name, const char *value,
-    size_t vlen, int *scratch_fail)
+    size_t vlen)
 {
-	size_t nl = strlen(name), i = 0;
+	struct hdr_iter it = { h, len, 0 };
+	const char *n, *v;
+	size_t nl, vl;
 
-	while (i < len) {
-		size_t start = i, end = i, colon;
-		if (h[i] == '\n' || (h[i] == '\r' && i + 1 < len &&
-		    h[i + 1] == '\n'))
-			break;
-		for (;;) {
-			const char *e = memchr(h + end, '\n', len - end);
-			if (e == NULL) {
-				end = len;
-				break;
-			}
-			end = (size_t)(e - h) + 1;
-			if (end >= len || (h[end] != ' ' && h[end] != '\t'))
-				break;
-		}
-		i = end;
-		for (colon = start; colon < end && h[colon] != ':'; colon++)
-			;
-		if (colon == end)
+	while (hdr_next(&it, &n, &nl, &v, &vl)) {
+		size_t ul;
+		char *u, *d;
+		int hit;
+
+		if (name != NULL && (nl != strlen(name) ||
+		    strncasecmp(n, name, nl) != 0))
 			continue;
-		{
-			size_t n = colon - start;
-			while (n > 0 && (h[start + n - 1] == ' ' ||
-			    h[start + n - 1] == '\t'))
-				n--;
-			if (n != nl || strncasecmp(h + start, name, n) != 0)
-				continue;
+		if ((u = hdr_unfold(v, vl, &ul)) == NULL)
+			return 0;
+		hit = imap_memcasemem(u, ul, value, vlen);
+		if (!hit && (d = hdr_decode_utf8(u, ul)) != NULL) {
+			hit = imap_memcasemem(d, strlen(d), value, vlen);
+			free(d);
 		}
-		/* unfold the value: drop CR and LF */
-		{
-			struct buf v;
-			int hit;
-			buf_init(&v, end - colon + 1);
-			for (size_t k = colon + 1; k < end; k++) {
-				if (h[k] == '\r' || h[k] == '\n')
-					continue;
-				if (buf_addc(&v, h[k]) < 0) {
-					*scratch_fail = 1;
-					break;
-				}
-			}
-			hit = imap_memcasemem(v.data != NULL ? v.data : "",
-			    v.len, value, vlen);
-			if (!hit && v.data != NULL) {
-				/* RFC 2047 encoded words, as UTF-8 */
-				char *d = hdr_decode_utf8(v.data, v.len);
-				if (d != NULL)
-					hit = imap_memcasemem(d, strlen(d),
-					    value, vlen);
-				free(d);
-			}
-			buf_free(&v);
-			if (hit)
-				return 1;
-		}
+		free(u);
+		if (hit)
+			return 1;
 	}
 	return 0;
+}
+
+/* Does the text of a part contain value once its transfer encoding is
+ * undone and its charset converted to UTF-8 (base64, quoted-printable,
+ * Latin-1 ...)? Raw bytes were matched already by the caller. */
+static int
+parts_match_decoded(const struct store_msg *m, const char *value,
+    size_t vlen)
+{
+	for (size_t i = 0; i < m->nparts; i++) {
+		const struct store_part *p = &m->parts[i];
+		size_t tl;
+		char *t;
+		int hit;
+
+		if (p->is_message || p->hdr_off > p->body_off ||
+		    p->body_off > p->end_off || p->end_off > m->len)
+			continue;
+		t = bodytext_utf8(m->data + p->hdr_off, p->body_off - p->hdr_off,
+		    m->data + p->body_off, p->end_off - p->body_off, &tl);
+		if (t == NULL)
+			continue;
+		hit = imap_memcasemem(t, tl, value, vlen);
+		free(t);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+/* BODY: the text after the header, raw or decoded. */
+static int
+body_match(const struct store_msg *m, const char *value, size_t vlen)
+{
+	if (m->data == NULL || m->header_len > m->len)
+		return 0;
+	return imap_memcasemem(m->data + m->header_len,
+	    m->len - m->header_len, value, vlen) ||
+	    parts_match_decoded(m, value, vlen);
 }
 
 static time_t
@@ -438,7 +444,6 @@ int
 imap_search_match(const struct imap_search_key *k, const struct store_msg *m,
     uint32_t seq, uint32_t max_seq, uint32_t max_uid, int recent)
 {
-	int fail = 0;
 	time_t d;
 
 	switch (k->type) {
@@ -475,16 +480,16 @@ imap_search_match(const struct imap_search_key *k, const struct store_msg *m,
 		if (m->data == NULL)
 			return 0;
 		return header_match(m->data, m->header_len <= m->len ?
-		    m->header_len : m->len, k->s1, k->s2, k->s2len, &fail);
+		    m->header_len : m->len, k->s1, k->s2, k->s2len);
 	case IMAP_SK_BODY:
-		if (m->data == NULL || m->header_len > m->len)
-			return 0;
-		return imap_memcasemem(m->data + m->header_len,
-		    m->len - m->header_len, k->s2, k->s2len);
+		return body_match(m, k->s2, k->s2len);
 	case IMAP_SK_TEXT:
 		if (m->data == NULL)
 			return 0;
-		return imap_memcasemem(m->data, m->len, k->s2, k->s2len);
+		return imap_memcasemem(m->data, m->len, k->s2, k->s2len) ||
+		    header_match(m->data, m->header_len <= m->len ?
+		    m->header_len : m->len, NULL, k->s2, k->s2len) ||
+		    body_match(m, k->s2, k->s2len);
 	case IMAP_SK_BEFORE:
 		return day_of(m->internaldate) < k->day;
 	case IMAP_SK_ON:
