@@ -20,8 +20,10 @@ hdr_decode_utf8(const char *s, size_t len)
 		return NULL;
 	/* libetpan wants a string it may read to its end: give it one
 	 * that has no NUL inside and ends where len says. */
-	if (memchr(s, '\0', len) != NULL || (copy = strndup(s, len)) == NULL)
+	if (memchr(s, '\0', len) != NULL || (copy = malloc(len + 1)) == NULL)
 		return NULL;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
 	if (mailmime_encoded_phrase_parse("us-ascii", copy, len, &idx,
 	    "utf-8", &out) != MAILIMF_NO_ERROR)
 		out = NULL;
