@@ -17,7 +17,9 @@ messages through SMTP and back over IMAP and curl), t_storage (one copy of
 each object, grants, deduplication), t_errors (exact SMTP reply codes, the
 database going away), t_clients (mbsync, mutt), t_transcripts (the
 gateway's and imapd's own transcript runners), t_conn (clients that do
-not read their replies, against a private gateway). Last come the sanitizer
+not read their replies, against a private gateway), t_privs (daemons
+started as root on ports < 1024 run as the unprivileged `user`; user =
+root is refused). Last come the sanitizer
 checks of the daemons' logs, after they were stopped.
 """
 
@@ -39,8 +41,10 @@ import t_errors                    # noqa: E402
 import t_clients                   # noqa: E402
 import t_transcripts               # noqa: E402
 import t_conn                      # noqa: E402
+import t_privs                     # noqa: E402
 
-MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn]
+MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
+           t_privs]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
