@@ -26,95 +26,16 @@
 #include "smtp-parse.h"
 #include "smtp-received.h"
 #include "smtp-session.h"
-
-enum smtp_state {
-	SMTP_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
-	SMTP_HELO,		/* HELO/EHLO seen, no transaction */
-	SMTP_MAIL,		/* MAIL accepted, no recipient yet */
-	SMTP_RCPT,		/* at least one recipient accepted */
-	SMTP_RCPT_LOOKUP,	/* the store checks a recipient */
-	SMTP_BODY,		/* reading the DATA body */
-	SMTP_BDAT,		/* reading (or discarding) a BDAT chunk */
-	SMTP_DELIVER,		/* the store commits the message */
-	SMTP_QUIT,		/* closing: input is ignored */
-	SMTP_NSTATES
-};
+#include "smtp-session-int.h"
 
 static const char *const state_names[SMTP_NSTATES] = {
 	"connected", "helo", "mail", "rcpt", "rcpt-lookup", "body",
 	"bdat", "deliver", "quit"
 };
 
-#define ST(x) (1u << (x))
-
-enum smtp_fact {
-	SF_HELO = 1 << 0,	/* HELO or EHLO accepted */
-	SF_EHLO = 1 << 1,	/* ... and it was EHLO */
-	SF_TLS = 1 << 2,	/* STARTTLS done (not yet implemented) */
-	SF_AUTH = 1 << 3,	/* AUTH done (not yet implemented) */
-	SF_SKIPLINE = 1 << 4,	/* discarding the rest of a too long line */
-};
-
-struct smtp_tx {
-	char id[17];			/* our message id, 16 hex digits */
-	char from[SMTP_ADDR_SIZE];	/* "" for <> */
-	unsigned utf8:1;		/* SMTPUTF8 */
-	unsigned rcpt_tried:1;		/* a RCPT was answered */
-	unsigned chunking:1;		/* BDAT used: no DATA, no RCPT */
-	unsigned long long size;	/* SIZE=, 0 if not given */
-	int64_t *rcpts;			/* max_recipients slots */
-	size_t nrcpts;
-	size_t naccepted;		/* RCPTs answered 250, duplicates
-					 * too: what the limit counts */
-	char first_rcpt[SMTP_ADDR_SIZE];
-	struct buf msg;			/* Received + message */
-	struct smtp_data data;
-};
-
-struct smtp_lookup {
-	char addr[SMTP_ADDR_SIZE];
-	char domain[SMTP_MAX_DOMAIN + 1];
-	const char *hostname;
-	unsigned postmaster:1;
-	unsigned relay:1;		/* out: domain not local */
-	int64_t id;			/* out */
-};
-
-struct smtp_session {
-	struct conn *c;
-	struct gateway *gw;
-	enum smtp_state state;
-	unsigned facts;
-	unsigned errors;
-	char helo[SMTP_MAX_DOMAIN + 1];
-	struct smtp_tx tx;
-	struct smtp_path path;		/* MAIL/RCPT parsed by the check */
-	struct smtp_session *next, *prev;	/* gw->sessions */
-	struct smtp_lookup lookup;	/* RCPT request to the store */
-	struct store_delivery deliv;	/* DATA request to the store */
-	/* the BDAT chunk being read */
-	unsigned long long chunk_left;
-	unsigned chunk_size_last:1;	/* BDAT ... LAST */
-	const char *chunk_error;	/* reply after discarding the chunk */
-	unsigned long long chunk_size;
-};
-
-struct smtp_cmd {
-	const char *verb;
-	unsigned states;	/* states where the command is in sequence */
-	const char *seq_reply;	/* reply when it is not */
-	/* Check syntax (and finer sequence rules); on failure reply and
-	 * return -1, changing nothing else. */
-	int (*check)(struct smtp_session *s, const struct smtp_line *l);
-	void (*proceed)(struct smtp_session *s, const struct smtp_line *l);
-};
-
-static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* ---- state, replies, transaction ---- */
 
-static void
+void
 smtp_set_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
@@ -125,8 +46,8 @@ smtp_set_state(struct smtp_session *s, enum smtp_state st)
 }
 
 /* The state with no transaction: HELO once greeted, else CONNECTED. */
-static enum smtp_state
-idle_state(const struct smtp_session *s)
+enum smtp_state
+smtp_idle_state(const struct smtp_session *s)
 {
 	return (s->facts & SF_HELO) ? SMTP_HELO : SMTP_CONNECTED;
 }
@@ -140,7 +61,7 @@ smtp_close(struct smtp_session *s, const char *reason)
 
 /* Send one reply line. Replies of class 4 and 5 count as errors; at
  * smtp_max_errors the session says 421 and closes. */
-static void
+void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[1024];
@@ -168,8 +89,8 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	}
 }
 
-static void
-tx_reset(struct smtp_session *s)
+void
+smtp_tx_reset(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 
@@ -184,7 +105,7 @@ tx_begin(struct smtp_session *s)
 	unsigned char rnd[8];
 	struct smtp_tx *tx = &s->tx;
 
-	tx_reset(s);
+	smtp_tx_reset(s);
 	tx->rcpts = calloc(s->gw->max_recipients, sizeof *tx->rcpts);
 	if (tx->rcpts == NULL)
 		return CM_ENOMEM;
@@ -221,7 +142,7 @@ greet(struct smtp_session *s, const struct smtp_line *l, int ehlo)
 	char tmp[300];
 
 	/* RFC 5321 4.1.4: HELO/EHLO also ends any transaction */
-	tx_reset(s);
+	smtp_tx_reset(s);
 	memcpy(s->helo, l->arg, l->arg_len);
 	s->helo[l->arg_len] = '\0';
 	s->facts |= SF_HELO;
@@ -323,7 +244,7 @@ proceed_mail(struct smtp_session *s, const struct smtp_line *l)
 	char tmp[SMTP_ADDR_SIZE + 8];
 
 	if (tx_begin(s) < 0) {
-		tx_reset(s);
+		smtp_tx_reset(s);
 		smtp_reply(s, "451 4.3.0 Error: out of resources");
 		return;
 	}
@@ -471,8 +392,8 @@ shut_down(struct smtp_session *s)
 
 /* A store request ended and its reply is written: drop the reference
  * (which frees s and c if the connection closed meanwhile) and read on. */
-static void
-store_finished(struct smtp_session *s)
+void
+smtp_store_finished(struct smtp_session *s)
 {
 	struct gateway *gw = s->gw;
 	struct conn *c = s->c;
@@ -500,7 +421,7 @@ rcpt_done(void *arg, int rc)
 	int dup = 0;
 
 	if (conn_closing(s->c)) {
-		store_finished(s);
+		smtp_store_finished(s);
 		return;
 	}
 	s->tx.rcpt_tried = 1;
@@ -536,7 +457,7 @@ rcpt_done(void *arg, int rc)
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try "
 		    "again later", a);
 	}
-	store_finished(s);
+	smtp_store_finished(s);
 }
 
 /* ---- DATA ---- */
@@ -599,10 +520,10 @@ deliver_done(void *arg, int rc)
 		smtp_reply(s, "451 4.3.0 Error: temporary failure, try again "
 		    "later");
 	}
-	tx_reset(s);
+	smtp_tx_reset(s);
 	if (s->state == SMTP_DELIVER)
-		smtp_set_state(s, idle_state(s));
-	store_finished(s);
+		smtp_set_state(s, smtp_idle_state(s));
+	smtp_store_finished(s);
 }
 
 /* Put the Received header in front of the message, in place: the
@@ -646,16 +567,16 @@ message_end(struct smtp_session *s)
 	if (tx->data.overflow) {
 		log_info(s->c->id, "smtp rejected id=%s code=552 reason=size "
 		    "limit=%zu", tx->id, s->gw->max_message_size);
-		tx_reset(s);
-		smtp_set_state(s, idle_state(s));
+		smtp_tx_reset(s);
+		smtp_set_state(s, smtp_idle_state(s));
 		smtp_reply(s, "552 5.3.4 Error: message too big");
 		return;
 	}
 	if ((rc = prepend_received(s)) < 0) {
 		log_error(s->c->id, "smtp deferred id=%s error=%s", tx->id,
 		    cm_errname(rc));
-		tx_reset(s);
-		smtp_set_state(s, idle_state(s));
+		smtp_tx_reset(s);
+		smtp_set_state(s, smtp_idle_state(s));
 		smtp_reply(s, "451 4.3.0 Error: local error, try again later");
 		return;
 	}
@@ -747,7 +668,7 @@ chunk_end(struct smtp_session *s)
 		const char *reply = s->chunk_error;
 		s->chunk_error = NULL;
 		smtp_set_state(s, tx->nrcpts > 0 ? SMTP_RCPT : tx->rcpts != NULL
-		    ? SMTP_MAIL : idle_state(s));
+		    ? SMTP_MAIL : smtp_idle_state(s));
 		smtp_reply(s, "%s", reply);
 		return;
 	}
@@ -775,7 +696,7 @@ bdat_input(struct smtp_session *s)
 	if (s->chunk_error == NULL &&
 	    (rc = smtp_data_raw(&s->tx.data, s->c->in.data, n)) < 0) {
 		log_error(s->c->id, "smtp bdat error=%s", cm_errname(rc));
-		tx_reset(s);
+		smtp_tx_reset(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		smtp_close(s, "out of memory");
 		return;
@@ -821,8 +742,8 @@ check_vrfy(struct smtp_session *s, const struct smtp_line *l)
 static void
 proceed_rset(struct smtp_session *s, const struct smtp_line *l)
 {
-	tx_reset(s);
-	smtp_set_state(s, idle_state(s));
+	smtp_tx_reset(s);
+	smtp_set_state(s, smtp_idle_state(s));
 	smtp_reply(s, "250 2.0.0 Ok");
 }
 
@@ -943,7 +864,7 @@ body_input(struct smtp_session *s)
 	conn_consume(s->c, used);
 	if (rc < 0) {
 		log_error(s->c->id, "smtp data error=%s", cm_errname(rc));
-		tx_reset(s);
+		smtp_tx_reset(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		smtp_close(s, "out of memory");
 		return;
@@ -1058,7 +979,7 @@ smtp_closed(struct conn *c)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	gw->nsessions--;
-	tx_reset(s);
+	smtp_tx_reset(s);
 	free(s);
 	c->data = NULL;
 	maybe_stop(gw);
