@@ -366,6 +366,10 @@ imap_job_store_error(struct imap_job *j, int rc, const char *what)
 		imap_job_tagged(j, "NO [AUTHENTICATIONFAILED] Authentication"
 		    " failed");
 		break;
+	case CM_ETOOBIG:	/* e.g. the store's 100 flags a message */
+		imap_job_tagged(j, "NO [LIMIT] %s: limit exceeded, nothing"
+		    " changed", what);
+		break;
 	default:
 		imap_job_tagged(j, "NO [SERVERBUG] %s failed: %s", what,
 		    cm_strerror(rc));

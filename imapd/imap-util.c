@@ -250,7 +250,7 @@ imap_flag_valid(const char *s)
 				return 1;
 		return 0;
 	}
-	if (s[0] == '\0')
+	if (s[0] == '\0' || strlen(s) > IMAP_MAX_KEYWORD)
 		return 0;
 	for (; *s != '\0'; s++)
 		if (!atom_char((unsigned char)*s))

@@ -48,14 +48,16 @@ int imap_date_parse(const char *s, size_t len, time_t *t_r);
 void imap_datetime_format(time_t t, char out[32]);
 
 /* Is s a valid flag (system flag or keyword)? System flags are only the
- * five of RFC 3501 (\Recent cannot be stored). */
+ * five of RFC 3501 (\Recent cannot be stored); a keyword is an atom of at
+ * most IMAP_MAX_KEYWORD bytes. */
 int imap_flag_valid(const char *s);
 
 /* Flags given as a list's elements (atoms): checked with
  * imap_flag_valid, system flags in canonical case, duplicates dropped,
  * appended space-separated to b. CM_EPARSE for a bad flag, CM_ETOOBIG
  * for more than IMAP_MAX_FLAGS. */
-#define IMAP_MAX_FLAGS 100
+#define IMAP_MAX_FLAGS 100	/* also a CHECK in the store, per message */
+#define IMAP_MAX_KEYWORD 64	/* bytes; a longer keyword is invalid */
 struct imap_arg;
 /* Is flag (case-insensitive) in the space-separated list flags? */
 int imap_flags_have(const char *flags, const char *flag);

@@ -3,7 +3,8 @@ STORE_SQL = \
 	store/sql/001-initial.sql \
 	store/sql/002-recent.sql \
 	store/sql/003-entries-grant-index.sql \
-	store/sql/004-uidvalidity-floor.sql
+	store/sql/004-uidvalidity-floor.sql \
+	store/sql/005-flags-limit.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \

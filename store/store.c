@@ -214,6 +214,16 @@ int store_map_error(struct store_conn *db, const PGresult *res)
 	}
 	if (state != NULL && strcmp(state, "23505") == 0)
 		return CM_EEXIST;
+	if (state != NULL && strcmp(state, "23514") == 0 && res != NULL) {
+		/* CHECK constraints named *_limit are hard limits (e.g.
+		 * mailbox_entries_flags_limit); others are plain errors */
+		const char *con = PQresultErrorField(res,
+		    PG_DIAG_CONSTRAINT_NAME);
+		size_t n = con != NULL ? strlen(con) : 0;
+
+		if (n > 6 && strcmp(con + n - 6, "_limit") == 0)
+			return CM_ETOOBIG;
+	}
 	return CM_EDB;
 }
 
