@@ -19,8 +19,11 @@
  *     recipient id order so two deliveries cannot deadlock. A
  *     pg_notify('capmail_mailbox', '<mailbox id>') is sent per mailbox
  *     (delivered at COMMIT) to wake IMAP IDLE.
+ *   - with outbound recipients, the outbound queue item
+ *     (store_outbound_enqueue, store/outbound.c).
  * It returns 0 only after COMMIT succeeded; on any error nothing is
- * stored. A recipient without that mailbox gives CM_ENOTFOUND.
+ * stored. store_deliver_tx() does the same inside the caller's
+ * transaction (a bounce recorded with its queue item's outcome). A recipient without that mailbox gives CM_ENOTFOUND.
  *
  * Text columns must be valid UTF-8 for PostgreSQL; header-derived text
  * (subject, envelope, body structure) and the envelope sender are made
@@ -37,6 +40,7 @@
 #include <openssl/rand.h>
 
 #include "msgsum.h"
+#include "outbound.h"
 #include "store-int.h"
 
 size_t store_segment_min = 2048;
@@ -417,7 +421,8 @@ static void sort_rcpts(const int64_t *rcpts, size_t *order, size_t n)
 	}
 }
 
-int store_deliver(struct store_conn *db, struct store_delivery *d)
+/* Everything but the transaction; *msg_id_r etc. set on success. */
+static int deliver_in_tx(struct store_conn *db, struct store_delivery *d)
 {
 	struct msgsum *sum = NULL;
 	struct segment *segs = NULL;
@@ -426,13 +431,15 @@ int store_deliver(struct store_conn *db, struct store_delivery *d)
 	char *grantor = NULL, *subject = NULL;
 	char idbuf[STORE_I64_STRLEN], datebuf[STORE_I64_STRLEN];
 	struct grant_args g;
-	int64_t msg_id = 0;
+	int64_t msg_id = 0, ob_id = 0;
 	uint32_t uidvalidity = 0;
 	const char *data;
-	int rc, in_tx = 0;
+	int rc;
 
-	if ((d->data == NULL && d->len > 0) || d->rcpts == NULL ||
-	    d->nrcpts == 0)
+	if ((d->data == NULL && d->len > 0) ||
+	    (d->nrcpts > 0 && d->rcpts == NULL) ||
+	    (d->noutbound > 0 && d->outbound_rcpts == NULL) ||
+	    d->nrcpts + d->noutbound == 0)
 		return CM_EINVAL;
 	if (d->len > INT_MAX)
 		return CM_ETOOBIG;
@@ -444,8 +451,8 @@ int store_deliver(struct store_conn *db, struct store_delivery *d)
 	rc = cut_segments(sum, d->len, &segs, &nsegs);
 	if (rc != 0)
 		goto out;
-	order = malloc(d->nrcpts * sizeof *order);
-	uids = malloc(d->nrcpts * sizeof *uids);
+	order = malloc((d->nrcpts + 1) * sizeof *order);
+	uids = malloc((d->nrcpts + 1) * sizeof *uids);
 	grantor = utf8_clean(d->mail_from != NULL ? d->mail_from : "");
 	subject = utf8_clean(sum->subject != NULL ? sum->subject : "");
 	if (order == NULL || uids == NULL || grantor == NULL ||
@@ -455,10 +462,6 @@ int store_deliver(struct store_conn *db, struct store_delivery *d)
 	}
 	sort_rcpts(d->rcpts, order, d->nrcpts);
 
-	rc = store_begin(db);
-	if (rc != 0)
-		goto out;
-	in_tx = 1;
 	rc = put_message(db, d, sum, &msg_id);
 	if (rc == 0)
 		rc = put_segments(db, msg_id, data, segs, nsegs);
@@ -482,18 +485,21 @@ int store_deliver(struct store_conn *db, struct store_delivery *d)
 		if (k == d->nrcpts - 1)
 			uidvalidity = uv;
 	}
-	rc = store_commit(db);
-	in_tx = 0;
-	if (rc != 0)
-		goto out;
+	if (d->noutbound > 0) {
+		rc = store_outbound_enqueue(db, msg_id,
+		    d->mail_from != NULL ? d->mail_from : "",
+		    d->outbound_owner, d->outbound_rcpts, d->noutbound,
+		    &ob_id);
+		if (rc != 0)
+			goto out;
+	}
 
 	d->message_id_r = msg_id;
 	d->uidvalidity_r = uidvalidity;
-	if (d->uids_r != NULL)
+	d->outbound_id_r = ob_id;
+	if (d->uids_r != NULL && d->nrcpts > 0)
 		memcpy(d->uids_r, uids, d->nrcpts * sizeof *uids);
 out:
-	if (in_tx || rc != 0)
-		store_rollback(db);
 	msgsum_free(&sum);
 	free(segs);
 	free(order);
@@ -501,4 +507,43 @@ out:
 	free(grantor);
 	free(subject);
 	return rc;
+}
+
+int store_deliver_tx(struct store_conn *db, struct store_delivery *d)
+{
+	if (!db->in_tx)
+		return CM_EINVAL;
+	return deliver_in_tx(db, d);
+}
+
+int store_deliver(struct store_conn *db, struct store_delivery *d)
+{
+	struct store_delivery tmp = *d;
+	uint32_t *uids = NULL;
+	int rc;
+
+	/* the caller's outputs are set only after COMMIT */
+	if (d->uids_r != NULL && d->nrcpts > 0) {
+		uids = malloc(d->nrcpts * sizeof *uids);
+		if (uids == NULL)
+			return CM_ENOMEM;
+	}
+	tmp.uids_r = uids;
+	rc = store_begin(db);
+	if (rc == 0)
+		rc = deliver_in_tx(db, &tmp);
+	if (rc == 0)
+		rc = store_commit(db);
+	if (rc != 0) {
+		store_rollback(db);
+		free(uids);
+		return rc;
+	}
+	d->message_id_r = tmp.message_id_r;
+	d->uidvalidity_r = tmp.uidvalidity_r;
+	d->outbound_id_r = tmp.outbound_id_r;
+	if (uids != NULL)
+		memcpy(d->uids_r, uids, d->nrcpts * sizeof *uids);
+	free(uids);
+	return 0;
 }

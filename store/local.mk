@@ -4,7 +4,8 @@ STORE_SQL = \
 	store/sql/002-recent.sql \
 	store/sql/003-entries-grant-index.sql \
 	store/sql/004-uidvalidity-floor.sql \
-	store/sql/005-flags-limit.sql
+	store/sql/005-flags-limit.sql \
+	store/sql/006-outbound.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -12,6 +13,7 @@ store_libcapstore_a_SOURCES = \
 	store/migrate.c \
 	store/principals.c \
 	store/deliver.c \
+	store/outbound.c store/outbound.h \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \

@@ -111,6 +111,10 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 extern const size_t store_nmigrations;
 
+/* store_deliver()'s work inside a transaction the caller opened (and
+ * commits or rolls back): for deliveries that go with other writes. */
+int store_deliver_tx(struct store_conn *db, struct store_delivery *d);
+
 /* Timestamps: select them as extract(epoch FROM col)::bigint and read
  * them with store_col_i64(); pass them as to_timestamp($n::bigint) with
  * store_i64_str(). */

@@ -109,11 +109,20 @@ struct store_delivery {
 	int64_t message_id_r;	/* out */
 	uint32_t *uids_r;	/* out, optional: nrcpts entries */
 	uint32_t uidvalidity_r;	/* out: of the (last) mailbox */
+	/* External recipients, queued for capmail-outbound in the same
+	 * transaction (store/outbound.h); nrcpts may be 0 when there are
+	 * some. outbound_owner: the local user told of a permanent failure
+	 * (0 = none, e.g. for a null sender). */
+	const char *const *outbound_rcpts;
+	size_t noutbound;
+	int64_t outbound_owner;
+	int64_t outbound_id_r;	/* out: the queue item, 0 when none */
 };
 /* Store the message once (segments as content-addressed objects, MIME
  * leaf bodies of at least store_segment_min bytes as their own objects),
- * its summary, and one grant plus one mailbox entry per recipient, all in
- * one transaction. Returns only after COMMIT succeeded. */
+ * its summary, one grant plus one mailbox entry per recipient, and the
+ * outbound queue item for outbound_rcpts, all in one transaction. Returns
+ * only after COMMIT succeeded. */
 int store_deliver(struct store_conn *db, struct store_delivery *d);
 extern size_t store_segment_min;	/* default 2048 */
 

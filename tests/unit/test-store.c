@@ -11,7 +11,9 @@
  * than connections), recovery from a killed connection, CM_EDBDOWN
  * when nothing listens, and \Recent bookkeeping (store_mailbox_recent:
  * claims never overlap, never go back, never pass uidnext; STATUS
- * RECENT).
+ * RECENT), and the outbound queue (enqueue with a delivery, claims that
+ * skip locked items, partial failure, bounce in the same transaction,
+ * list, flush, delete, the retry schedule).
  */
 #include "config.h"
 
@@ -29,6 +31,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "msgsum.h"
+#include "outbound.h"
 #include "store-imap.h"
 #include "store-int.h"
 
@@ -963,6 +966,245 @@ static void test_dbdown(void)
 	}
 }
 
+/* ---- the outbound queue (store/outbound.c) ---- */
+
+static const char OBMSG[] =
+    "From: Alice <alice@example.test>\r\n"
+    "To: x@remote.test, y@remote.test, bob@example.test\r\n"
+    "Subject: Going out\r\n"
+    "\r\n"
+    "Queued once, granted to bob.\r\n";
+
+static int64_t ob_q(struct store_conn *db, const char *sql, int64_t id)
+{
+	char b[STORE_I64_STRLEN];
+	const char *p[1] = { store_i64_str(b, id) };
+
+	return q_int(db, sql, 1, p);
+}
+
+static void test_outbound(struct store_conn *db, const int64_t ids[3])
+{
+	const char *ext[2] = { "x@remote.test", "y@remote.test" };
+	const char *bad[1] = { "a b@remote.test" };
+	struct store_delivery d = {
+		.data = OBMSG, .len = sizeof OBMSG - 1,
+		.mail_from = "alice@example.test", .grantor_auth = "local-auth",
+		.rcpts = &ids[1], .nrcpts = 1, .mailbox = "INBOX",
+		.grant_state = "active", .flags = "",
+		.outbound_rcpts = ext, .noutbound = 2, .outbound_owner = ids[0],
+	};
+	struct store_outbound_item *it = NULL;
+	struct store_outbound_info *info = NULL;
+	struct store_conn *db2;
+	struct buf b;
+	int64_t item1, item2, msg1, msg2, grants0, msgs0;
+	size_t n = 0;
+	char err[256];
+
+	/* the message is stored once, granted to bob, queued for x and y */
+	grants0 = count(db, "grants");
+	CHECK_RC(store_deliver(db, &d), 0);
+	item1 = d.outbound_id_r;
+	msg1 = d.message_id_r;
+	CHECK(item1 > 0);
+	CHECK(count(db, "grants") == grants0 + 1);
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound_rcpts WHERE"
+	    " outbound_id = $1::bigint AND state = 'queued'", item1) == 2);
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint"
+	    " AND message_id IS NOT NULL AND owner IS NOT NULL", item1) == 1);
+
+	/* no local recipient, null sender, no owner: no grant at all */
+	d.rcpts = NULL;
+	d.nrcpts = 0;
+	d.mail_from = "";
+	d.outbound_rcpts = &ext[1];
+	d.noutbound = 1;
+	d.outbound_owner = 0;
+	CHECK_RC(store_deliver(db, &d), 0);
+	item2 = d.outbound_id_r;
+	msg2 = d.message_id_r;
+	CHECK(item2 > item1 && msg2 != msg1);
+	CHECK(count(db, "grants") == grants0 + 1);
+
+	/* a bad address stores nothing; enqueue wants a transaction */
+	msgs0 = count(db, "messages");
+	d.outbound_rcpts = bad;
+	CHECK_RC(store_deliver(db, &d), CM_EINVAL);
+	d.noutbound = 0;
+	CHECK_RC(store_deliver(db, &d), CM_EINVAL);	/* no recipient */
+	CHECK(count(db, "messages") == msgs0);
+	CHECK_RC(store_outbound_enqueue(db, msg1, "", 0, ext, 1, NULL),
+	    CM_EINVAL);
+	CHECK(store_outbound_address_ok("x@y") == 0);
+	CHECK(store_outbound_address_ok("<x@y>") == CM_EINVAL);
+	CHECK(store_outbound_address_ok("x@y\r\nRCPT") == CM_EINVAL);
+	CHECK(store_outbound_address_ok("") == CM_EINVAL);
+
+	/* an item locked by another sender is skipped */
+	db2 = store_connect(conninfo, err, sizeof err);
+	CHECK(db2 != NULL);
+	if (db2 != NULL) {
+		char b1[STORE_I64_STRLEN];
+		const char *p[1] = { store_i64_str(b1, item1) };
+
+		CHECK_RC(store_begin(db2), 0);
+		CHECK_RC(store_exec(db2, "SELECT 1 FROM outbound WHERE"
+		    " id = $1::bigint FOR UPDATE", 1, p, NULL), 0);
+		CHECK_RC(store_outbound_claim(db, 600, 10, &it, &n), 0);
+		CHECK(n == 1 && it != NULL && it[0].id == item2);
+		if (n == 1) {
+			CHECK(it[0].nrcpts == 1 && it[0].owner == 0 &&
+			    strcmp(it[0].mail_from, "") == 0 &&
+			    strcmp(it[0].rcpts[0], "y@remote.test") == 0);
+		}
+		store_outbound_items_free(&it, n);
+		store_rollback(db2);
+		store_disconnect(&db2);
+	}
+	/* claimed: due only again after the lease (600 s) */
+	CHECK_RC(store_outbound_claim(db, 600, 10, &it, &n), 0);
+	CHECK(n == 1 && it[0].id == item1);
+	if (n == 1) {
+		CHECK(it[0].message_id == msg1 && it[0].owner == ids[0]);
+		CHECK(it[0].attempts == 0 && it[0].nrcpts == 2);
+		CHECK(strcmp(it[0].mail_from, "alice@example.test") == 0);
+		CHECK(it[0].nrcpts == 2 &&
+		    strcmp(it[0].rcpts[0], "x@remote.test") == 0 &&
+		    strcmp(it[0].rcpts[1], "y@remote.test") == 0);
+	}
+	{
+		struct store_outbound_item *none = NULL;
+		size_t nn = 5;
+
+		CHECK_RC(store_outbound_claim(db, 600, 10, &none, &nn), 0);
+		CHECK(nn == 0 && none == NULL);
+	}
+
+	/* the bytes, from the stored segments */
+	buf_init(&b, 1 << 20);
+	CHECK_RC(store_outbound_message(db, msg1, &b), 0);
+	CHECK(b.len == sizeof OBMSG - 1 && memcmp(b.data, OBMSG, b.len) == 0);
+	CHECK_RC(store_outbound_message(db, 999999999, &b), CM_ENOTFOUND);
+	buf_free(&b);
+
+	/* x accepted, y 451: only y stays queued */
+	if (n == 1 && it[0].nrcpts == 2) {
+		struct store_outbound_result r[2] = {
+			{ it[0].rcpt_ids[0], STORE_OUTBOUND_SENT,
+			    "250 2.0.0 ok" },
+			{ it[0].rcpt_ids[1], STORE_OUTBOUND_RETRY,
+			    "451 4.3.0 try\r\nlater" },
+		};
+		CHECK_RC(store_outbound_finish(db, item1, r, 2,
+		    time(NULL) + 3600, NULL), 0);
+		/* the same recipient twice: no longer queued */
+		CHECK_RC(store_outbound_finish(db, item1, r, 1,
+		    time(NULL) + 3600, NULL), CM_ENOTFOUND);
+	}
+	store_outbound_items_free(&it, n);
+	CHECK(ob_q(db, "SELECT attempts FROM outbound WHERE id = $1::bigint",
+	    item1) == 1);
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint"
+	    " AND state = 'queued' AND next_attempt > now() + interval '50 min'",
+	    item1) == 1);
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound_rcpts WHERE"
+	    " outbound_id = $1::bigint AND address = 'y@remote.test' AND"
+	    " attempts = 1 AND state = 'queued' AND"
+	    " last_error = '451 4.3.0 try later'", item1) == 1);
+
+	/* flush makes it due; the claim has y only; 550 fails it with a
+	 * bounce to alice, in the same transaction */
+	CHECK_RC(store_outbound_flush(db, item1), 1);
+	CHECK_RC(store_outbound_claim(db, 600, 10, &it, &n), 0);
+	CHECK(n == 1 && it[0].id == item1 && it[0].attempts == 1 &&
+	    it[0].nrcpts == 1 && strcmp(it[0].rcpts[0], "y@remote.test") == 0);
+	if (n == 1 && it[0].nrcpts == 1) {
+		static const char bmsg[] = "From: MAILER-DAEMON@example.test\r\n"
+		    "Subject: Undelivered\r\n\r\nbounce\r\n";
+		struct store_outbound_result r = { it[0].rcpt_ids[0],
+		    STORE_OUTBOUND_FAILED, "550 5.1.1 no such user" };
+		struct store_delivery bd = {
+			.data = bmsg, .len = sizeof bmsg - 1, .mail_from = "",
+			.grantor_auth = "none", .rcpts = &ids[0], .nrcpts = 1,
+			.mailbox = "INBOX", .grant_state = "active",
+			.flags = "",
+		};
+		int64_t g0 = count(db, "grants");
+
+		CHECK_RC(store_outbound_finish(db, item1, &r, 1, time(NULL),
+		    &bd), 0);
+		CHECK(bd.message_id_r > 0);
+		CHECK(count(db, "grants") == g0 + 1);
+		CHECK(ob_q(db, "SELECT count(*) FROM grants WHERE"
+		    " message_id = $1::bigint AND grantee = (SELECT owner FROM"
+		    " outbound WHERE state = 'failed' AND attempts = 2)",
+		    bd.message_id_r) == 1);
+	}
+	store_outbound_items_free(&it, n);
+
+	/* item2 sent: state sent */
+	CHECK_RC(store_outbound_flush(db, 0), 1);
+	CHECK_RC(store_outbound_claim(db, 600, 10, &it, &n), 0);
+	CHECK(n == 1 && it[0].id == item2);
+	if (n == 1 && it[0].nrcpts == 1) {
+		struct store_outbound_result r = { it[0].rcpt_ids[0],
+		    STORE_OUTBOUND_SENT, "250 ok" };
+
+		CHECK_RC(store_outbound_finish(db, item2, &r, 1, time(NULL),
+		    NULL), 0);
+	}
+	store_outbound_items_free(&it, n);
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint"
+	    " AND state = 'sent'", item2) == 1);
+	CHECK_RC(store_outbound_flush(db, 0), 0);
+
+	/* list */
+	CHECK_RC(store_outbound_list(db, 1, &info, &n), 0);
+	CHECK(n == 0);
+	store_outbound_list_free(&info, n);
+	CHECK_RC(store_outbound_list(db, 0, &info, &n), 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK(info[0].id == item1 && strcmp(info[0].state, "failed") == 0);
+		CHECK(strcmp(info[0].owner, "alice@example.test") == 0);
+		CHECK(info[0].nrcpts == 2 && info[0].size == sizeof OBMSG - 1);
+		CHECK(info[0].nrcpts == 2 &&
+		    strcmp(info[0].rcpts[0].state, "sent") == 0 &&
+		    strcmp(info[0].rcpts[1].state, "failed") == 0 &&
+		    info[0].rcpts[1].attempts == 2 &&
+		    strcmp(info[0].rcpts[1].last_error,
+		    "550 5.1.1 no such user") == 0);
+		CHECK(info[1].id == item2 && strcmp(info[1].state, "sent") == 0 &&
+		    strcmp(info[1].mail_from, "") == 0 &&
+		    strcmp(info[1].owner, "") == 0 && info[1].nrcpts == 1);
+	}
+	store_outbound_list_free(&info, n);
+	CHECK(info == NULL);
+
+	/* delete: the queued-only message goes with its item, a granted
+	 * one stays */
+	CHECK_RC(store_outbound_delete(db, item2), 0);
+	CHECK_RC(store_outbound_delete(db, item2), CM_ENOTFOUND);
+	CHECK(ob_q(db, "SELECT count(*) FROM messages WHERE id = $1::bigint",
+	    msg2) == 0);
+	CHECK_RC(store_outbound_delete(db, item1), 0);
+	CHECK(ob_q(db, "SELECT count(*) FROM messages WHERE id = $1::bigint",
+	    msg1) == 1);
+	CHECK(count(db, "outbound_rcpts") == 0);
+
+	/* the retry schedule */
+	CHECK(store_outbound_delay(1, 60, 14400) == 60);
+	CHECK(store_outbound_delay(2, 60, 14400) == 300);
+	CHECK(store_outbound_delay(3, 60, 14400) == 900);
+	CHECK(store_outbound_delay(7, 60, 14400) == 14400);
+	CHECK(store_outbound_delay(100, 60, 14400) == 14400);
+	CHECK(store_outbound_delay(0, 60, 14400) == 60);
+	CHECK(store_outbound_delay(5, 1, 30) == 30);
+	CHECK(store_outbound_delay(2, 1, 30) == 5);
+	CHECK(store_outbound_delay(7, 1000000000L, 2000000000L) == 2000000000L);
+}
+
 int main(void)
 {
 	struct store_conn *db;
@@ -1011,6 +1253,7 @@ int main(void)
 	test_dedup(db, ids);
 	test_roundtrip(db, ids);
 	test_recent(db, ids);
+	test_outbound(db, ids);
 	store_disconnect(&db);
 	test_run(ids);
 	test_reconnect();
