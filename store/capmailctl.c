@@ -16,6 +16,20 @@
  *   grant list ADDRESS the grants a user holds: id, created (UTC), state,
  *                      sender authentication, sender, size, subject,
  *                      tab-separated
+ *   queue list         the outbound queue, oldest first: per item a line
+ *                      id, created (UTC), state, attempts, next attempt
+ *                      (UTC), size, sender ("<>" for the null sender),
+ *                      owner; then per recipient a line starting with a
+ *                      tab: address, state, attempts, last error
+ *   queue flush [ID]   make every queued item (or item ID) due now and
+ *                      wake capmail-outbound
+ *   queue delete ID    remove an item, and its message when nothing else
+ *                      refers to it
+ *   queue add FROM RCPT...
+ *                      store the message on standard input and queue it
+ *                      for RCPT... with envelope sender FROM ("" for <>);
+ *                      when FROM is a local user, permanent failures are
+ *                      reported to that user's INBOX
  *
  * The database is the libpq connection string given with -d, else the
  * `database` key of the config file (-c, default
@@ -42,6 +56,7 @@
 #include "cfg.h"
 #include "errors.h"
 #include "log.h"
+#include "outbound.h"
 #include "store-int.h"
 
 #define PROG "capmailctl"
@@ -56,7 +71,9 @@ static void usage(void)
 	    "  db init | db migrate | db version\n"
 	    "  domain add NAME | domain list\n"
 	    "  user add ADDRESS | user passwd ADDRESS | user list\n"
-	    "  grant list ADDRESS\n");
+	    "  grant list ADDRESS\n"
+	    "  queue list | queue flush [ID] | queue delete ID\n"
+	    "  queue add FROM RCPT... < MESSAGE\n");
 }
 
 /* "capmailctl: WHAT: REASON" for a store error; the server's own text
@@ -177,7 +194,13 @@ static int known_command(int argc, char **argv)
 		{ "user", "add", 3 }, { "user", "passwd", 3 },
 		{ "user", "list", 2 },
 		{ "grant", "list", 3 },
+		{ "queue", "list", 2 }, { "queue", "flush", 2 },
+		{ "queue", "flush", 3 }, { "queue", "delete", 3 },
 	};
+
+	if (argc >= 4 && strcmp(argv[0], "queue") == 0 &&
+	    strcmp(argv[1], "add") == 0)
+		return 1;
 
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (argc == cmds[i].argc && strcmp(argv[0], cmds[i].cmd) == 0 &&
@@ -370,6 +393,147 @@ static int cmd_grant(struct store_conn *db, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static void utc(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "-");
+}
+
+static int parse_id(const char *s, int64_t *id_r)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < 1) {
+		fprintf(stderr, PROG ": %s: not a queue item id\n", s);
+		return EXIT_ERR;
+	}
+	*id_r = (int64_t)v;
+	return EXIT_OK;
+}
+
+#define QUEUE_ADD_MAX 1000000000u	/* bytes, as smtp_max_message_size */
+
+static int queue_add(struct store_conn *db, int argc, char **argv)
+{
+	struct store_delivery d;
+	struct buf msg;
+	char from[STORE_ADDRESS_MAX + 1], chunk[65536];
+	int64_t owner = 0;
+	size_t n;
+	int rc;
+
+	if (argv[0][0] != '\0') {
+		if (store_outbound_address_ok(argv[0]) != 0) {
+			fprintf(stderr, PROG ": %s: not an address\n", argv[0]);
+			return EXIT_ERR;
+		}
+		if (store_address_normalize(argv[0], from, sizeof from) == 0 &&
+		    (rc = store_user_lookup(db, from, &owner)) != 0) {
+			if (rc != CM_ENOTFOUND)
+				return fail(db, "owner", rc);
+			owner = 0;
+		}
+	}
+	for (int i = 1; i < argc; i++)
+		if (store_outbound_address_ok(argv[i]) != 0) {
+			fprintf(stderr, PROG ": %s: not an address\n", argv[i]);
+			return EXIT_ERR;
+		}
+	buf_init(&msg, QUEUE_ADD_MAX);
+	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+		if (buf_add(&msg, chunk, n) != 0) {
+			buf_free(&msg);
+			fprintf(stderr, PROG ": message: too large\n");
+			return EXIT_ERR;
+		}
+	if (ferror(stdin)) {
+		buf_free(&msg);
+		fprintf(stderr, PROG ": message: read error\n");
+		return EXIT_ERR;
+	}
+	memset(&d, 0, sizeof d);
+	d.data = msg.data;
+	d.len = msg.len;
+	d.mail_from = argv[0];
+	d.grantor_auth = "none";
+	d.outbound_rcpts = (const char *const *)(argv + 1);
+	d.noutbound = (size_t)argc - 1;
+	d.outbound_owner = owner;
+	rc = store_deliver(db, &d);
+	buf_free(&msg);
+	if (rc != 0)
+		return fail(db, "queue add", rc);
+	printf("%lld\n", (long long)d.outbound_id_r);
+	return EXIT_OK;
+}
+
+static int cmd_queue(struct store_conn *db, int argc, char **argv)
+{
+	struct store_outbound_info *it;
+	int64_t id = 0;
+	size_t n;
+	int rc;
+
+	if (strcmp(argv[0], "add") == 0)
+		return queue_add(db, argc - 1, argv + 1);
+	if (strcmp(argv[0], "flush") == 0) {
+		if (argc == 2 && parse_id(argv[1], &id) != EXIT_OK)
+			return EXIT_ERR;
+		rc = store_outbound_flush(db, id);
+		if (rc < 0)
+			return fail(db, "queue flush", rc);
+		if (rc == 0 && id != 0) {
+			fprintf(stderr, PROG ": queue item %lld: not queued\n",
+			    (long long)id);
+			return EXIT_ERR;
+		}
+		return EXIT_OK;
+	}
+	if (strcmp(argv[0], "delete") == 0) {
+		if (parse_id(argv[1], &id) != EXIT_OK)
+			return EXIT_ERR;
+		rc = store_outbound_delete(db, id);
+		if (rc == CM_ENOTFOUND) {
+			fprintf(stderr, PROG ": queue item %lld: no such item\n",
+			    (long long)id);
+			return EXIT_ERR;
+		}
+		return rc != 0 ? fail(db, "queue delete", rc) : EXIT_OK;
+	}
+	rc = store_outbound_list(db, 0, &it, &n);
+	if (rc != 0)
+		return fail(db, "queue list", rc);
+	for (size_t i = 0; i < n; i++) {
+		char cr[32], na[32], from[600], err[600], to[600];
+
+		utc(it[i].created, cr, sizeof cr);
+		utc(it[i].next_attempt, na, sizeof na);
+		printf("%lld\t%s\t%s\t%d\t%s\t%zu\t%s\t%s\n",
+		    (long long)it[i].id, cr, it[i].state, it[i].attempts,
+		    strcmp(it[i].state, "queued") == 0 ? na : "-", it[i].size,
+		    it[i].mail_from[0] != '\0' ? log_safe(from, sizeof from,
+		    it[i].mail_from, strlen(it[i].mail_from)) : "<>",
+		    it[i].owner[0] != '\0' ? it[i].owner : "-");
+		for (size_t k = 0; k < it[i].nrcpts; k++) {
+			const struct store_outbound_rcpt_info *r =
+			    &it[i].rcpts[k];
+
+			printf("\t%s\t%s\t%d\t%s\n", log_safe(to, sizeof to,
+			    r->address, strlen(r->address)), r->state,
+			    r->attempts, log_safe(err, sizeof err,
+			    r->last_error, strlen(r->last_error)));
+		}
+	}
+	store_outbound_list_free(&it, n);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *config = NULL, *conninfo = NULL;
@@ -430,6 +594,8 @@ int main(int argc, char **argv)
 		rc = cmd_domain(db, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "user") == 0)
 		rc = cmd_user(db, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "queue") == 0)
+		rc = cmd_queue(db, argc - 1, argv + 1);
 	else
 		rc = cmd_grant(db, argc - 1, argv + 1);
 

@@ -149,6 +149,34 @@ expect out ""
 run 1 -- -d "$DB" grant list nobody@example.test
 expect err "capmailctl: user nobody@example.test: no such user"
 
+# the outbound queue: add, list, flush, delete
+printf 'Subject: out\r\n\r\nhi\r\n' >"$tmp/msg"
+run 0 "$tmp/msg" -- -d "$DB" queue add alice@example.test x@remote.test y@remote.test
+expect_grep out '^[0-9][0-9]*$'
+Q1=$(cat "$tmp/out")
+run 0 "$tmp/msg" -- -d "$DB" queue add "" z@remote.test
+Q2=$(cat "$tmp/out")
+run 1 "$tmp/msg" -- -d "$DB" queue add alice@example.test "bad rcpt"
+expect err "capmailctl: bad rcpt: not an address"
+run 2 -- -d "$DB" queue add alice@example.test
+run 0 -- -d "$DB" queue list
+printf '\tx@remote.test\tqueued\t0\t\n\ty@remote.test\tqueued\t0\t\n\tz@remote.test\tqueued\t0\t\n' >"$tmp/want3"
+if grep "$(printf '^\t')" "$tmp/out" | cmp -s "$tmp/want3" -; then passed=$((passed + 1)); else
+	failed=$((failed + 1)); echo "FAIL: queue list recipients" >&2; cat "$tmp/out" >&2; fi
+expect_grep out "^$Q1	.*	queued	0	.*	20	alice@example.test	alice@example.test\$"
+expect_grep out "^$Q2	.*	queued	0	.*	20	<>	-\$"
+run 0 -- -d "$DB" queue flush
+run 0 -- -d "$DB" queue flush "$Q2"
+run 1 -- -d "$DB" queue flush 999999
+expect err "capmailctl: queue item 999999: not queued"
+run 1 -- -d "$DB" queue delete x
+expect err "capmailctl: x: not a queue item id"
+run 0 -- -d "$DB" queue delete "$Q2"
+run 1 -- -d "$DB" queue delete "$Q2"
+expect err "capmailctl: queue item $Q2: no such item"
+psql -X -At "$DB" -c "SELECT count(*) FROM messages" >"$tmp/out"
+expect out "1"
+
 # the config file's database key; -d wins over it
 printf 'database = %s\n' "$DB" >"$tmp/ok.conf"
 run 0 -- -c "$tmp/ok.conf" user list
