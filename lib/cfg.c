@@ -49,6 +49,14 @@ static const struct cfg_param params[] = {
 	{ "imap_max_literal", CFG_INT, "52428800", 1024, CFG_MESSAGE_MAX, NULL },
 	{ "imap_timeout", CFG_INT, "1800", 1, 86400, NULL },
 	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31, NULL },
+	{ "submissions_listen", CFG_STR, "", 0, 0, NULL },
+	{ "imaps_listen", CFG_STR, "", 0, 0, NULL },
+	{ "tls_cert_file", CFG_STR, "", 0, 0, NULL },
+	{ "tls_key_file", CFG_STR, "", 0, 0, NULL },
+	{ "tls_min_version", CFG_STR, "TLSv1.2", 0, 0, "TLSv1.2|TLSv1.3" },
+	{ "tls_ciphers", CFG_STR, "HIGH:!aNULL:!MD5:!RC4:!3DES:!SHA1", 0, 0,
+	    NULL },
+	{ "auth_plaintext_loopback", CFG_BOOL, "no", 0, 0, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "errors.h"
 #include "log.h"
+#include "tls.h"
 
 #define CONN_READ_CHUNK 65536
 /* Replies queued and not yet taken by the peer, above which no more input
@@ -26,6 +27,7 @@ struct listener {
 	void *ctx;
 	size_t in_max;
 	unsigned timeout_ms;
+	unsigned flags;		/* LISTEN_TLS */
 	char addr[64];
 };
 
@@ -108,6 +110,7 @@ conn_maybe_free(struct conn *c)
 		return;
 	if (c->h->closed != NULL)
 		c->h->closed(c);
+	tls_conn_free(c);
 	buf_free(&c->in);
 	free(c);
 }
@@ -143,34 +146,59 @@ on_timeout(uv_timer_t *t)
 	conn_close(c, "timeout");
 }
 
+int
+conn_in_room(struct conn *c, char **p_r, size_t *room_r)
+{
+	size_t room = c->in.max - c->in.len;
+
+	*p_r = NULL;
+	*room_r = 0;
+	if (room > CONN_READ_CHUNK)
+		room = CONN_READ_CHUNK;
+	/* Read straight into the input buffer: grow it first. */
+	if (room == 0)
+		return 0;
+	if (buf_add(&c->in, "", 0) < 0)
+		return CM_ENOMEM;
+	if (c->in.cap < c->in.len + room + 1) {
+		size_t want = c->in.len + room + 1;
+		char *p = realloc(c->in.data, want);
+		if (p == NULL)
+			return CM_ENOMEM;
+		c->in.data = p;
+		c->in.cap = want;
+	}
+	*p_r = c->in.data + c->in.len;
+	*room_r = room;
+	return 0;
+}
+
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
 	struct conn *c = h->data;
-	size_t room = c->in.max - c->in.len;
+	char *p;
+	size_t room;
 
 	(void)suggested;
-	if (room > CONN_READ_CHUNK)
-		room = CONN_READ_CHUNK;
-	/* Read straight into the input buffer: grow it first. */
-	if (room == 0 || buf_add(&c->in, "", 0) < 0) {
-		b->base = NULL;
-		b->len = 0;
-		return;
+	if (c->tls != NULL) {
+		/* ciphertext goes to its own buffer, then the read BIO */
+		tls_conn_rbuf(c, &p, &room);
+	} else if (conn_in_room(c, &p, &room) < 0 || room == 0) {
+		p = NULL;
+		room = 0;
 	}
-	if (c->in.cap < c->in.len + room + 1) {
-		size_t want = c->in.len + room + 1;
-		char *p = realloc(c->in.data, want);
-		if (p == NULL) {
-			b->base = NULL;
-			b->len = 0;
-			return;
-		}
-		c->in.data = p;
-		c->in.cap = want;
-	}
-	b->base = c->in.data + c->in.len;
+	b->base = p;
 	b->len = room;
+}
+
+/* Is there room to read more from the socket? */
+static int
+read_room(const struct conn *c)
+{
+	if (c->tls != NULL)
+		return tls_conn_backlog(c) < TLS_BACKLOG_MAX;
+	return c->in.len < c->in.max;
 }
 
 static void
@@ -207,12 +235,16 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	}
 	if (nread == 0)
 		return;
-	c->in.len += (size_t)nread;
-	c->in.data[c->in.len] = '\0';
+	if (c->tls != NULL) {
+		tls_conn_feed(c, (size_t)nread);
+	} else {
+		c->in.len += (size_t)nread;
+		c->in.data[c->in.len] = '\0';
+	}
 	if (c->closing)
 		return;
 	conn_touch(c);
-	if (c->in.len >= c->in.max)
+	if (!read_room(c))
 		stop_reading(c);
 	conn_dispatch(c);
 }
@@ -222,7 +254,7 @@ start_reading(struct conn *c)
 {
 	if (c->reading || c->closing || c->eof)
 		return;
-	if (c->in.len >= c->in.max)
+	if (!read_room(c))
 		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 		c->reading = 1;
@@ -239,18 +271,36 @@ conn_dispatch(struct conn *c)
 		stop_reading(c);
 		return;
 	}
-	if (!c->paused && c->in.len > 0) {
+	for (;;) {
+		size_t before;
+
+		/* TLS: go on with the handshake, decrypt into c->in */
+		if (c->tls != NULL && tls_conn_pump(c) < 0)
+			return;
+		if (c->closing)
+			return;
+		if (c->paused || c->in.len == 0)
+			break;
+		before = c->in.len;
 		c->in_input = 1;
 		c->h->input(c);
 		c->in_input = 0;
+		if (c->closing)
+			return;
+		/* plaintext still held by TLS, and room made for it */
+		if (c->tls == NULL || c->in.len >= before ||
+		    !tls_conn_more(c))
+			break;
+		if (c->pending_writes >= CONN_WRITE_HIGH) {
+			stop_reading(c);
+			return;
+		}
 	}
-	if (c->closing)
-		return;
 	if (c->eof && !c->paused) {
 		conn_close(c, "disconnected");
 		return;
 	}
-	if (c->in.len >= c->in.max && !c->paused) {
+	if (c->in.len >= c->in.max && !c->paused && c->in.len > 0) {
 		/* full, and the session could not use it: a protocol
 		 * violation the session failed to catch */
 		conn_close(c, "input overflow");
@@ -311,10 +361,18 @@ on_connection(uv_stream_t *server, int status)
 		addr_text(&ss, ip, sizeof ip, c->local, sizeof c->local);
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	log_info(c->id, "%s connected address=%s local=%s", c->h->proto,
-	    c->peer, c->local);
+	log_info(c->id, "%s connected address=%s local=%s%s", c->h->proto,
+	    c->peer, c->local, (l->flags & LISTEN_TLS) ? " tls=implicit" : "");
 	conn_touch(c);
-	c->h->accepted(c);
+	if (l->flags & LISTEN_TLS) {
+		/* the session starts once the handshake is done */
+		if (tls_conn_new(c, 1) < 0) {
+			log_error(c->id, "%s tls setup failed", c->h->proto);
+			conn_close(c, "tls error");
+			return;
+		}
+	} else
+		c->h->accepted(c);
 	start_reading(c);
 }
 
@@ -323,10 +381,21 @@ listener_start(uv_loop_t *loop, const char *addr,
     const struct conn_handler *h, void *ctx, size_t in_max,
     unsigned timeout_ms)
 {
+	return listener_start_flags(loop, addr, h, ctx, in_max, timeout_ms,
+	    0);
+}
+
+int
+listener_start_flags(uv_loop_t *loop, const char *addr,
+    const struct conn_handler *h, void *ctx, size_t in_max,
+    unsigned timeout_ms, unsigned flags)
+{
 	struct sockaddr_storage ss;
 	struct listener *l;
 	int rc;
 
+	if ((flags & LISTEN_TLS) && !tls_available())
+		return UV_EINVAL;
 	memset(&ss, 0, sizeof ss);
 	if ((rc = parse_addr(addr, &ss)) < 0)
 		return rc;
@@ -336,6 +405,7 @@ listener_start(uv_loop_t *loop, const char *addr,
 	l->ctx = ctx;
 	l->in_max = in_max;
 	l->timeout_ms = timeout_ms;
+	l->flags = flags;
 	snprintf(l->addr, sizeof l->addr, "%s", addr);
 	uv_tcp_init(loop, &l->tcp);
 	l->tcp.data = l;
@@ -344,7 +414,8 @@ listener_start(uv_loop_t *loop, const char *addr,
 		uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
 		return rc;
 	}
-	log_info(NULL, "%s listening address=%s", h->proto, addr);
+	log_info(NULL, "%s listening address=%s%s", h->proto, addr,
+	    (flags & LISTEN_TLS) ? " tls=implicit" : "");
 	return 0;
 }
 
@@ -373,6 +444,18 @@ on_written(uv_write_t *req, int status)
 
 int
 conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->closing)
+		return CM_ECLOSED;
+	if (n == 0)
+		return 0;
+	if (c->tls != NULL)
+		return tls_conn_write(c, p, n);
+	return conn_write_raw(c, p, n);
+}
+
+int
+conn_write_raw(struct conn *c, const void *p, size_t n)
 {
 	struct write_req *w;
 	uv_buf_t b;
@@ -514,6 +597,11 @@ conn_close(struct conn *c, const char *reason)
 {
 	if (c->closing)
 		return;
+	/* close_notify (ignored when the handshake did not finish) */
+	if (c->tls != NULL)
+		tls_conn_shutdown(c);
+	if (c->closing)
+		return;
 	c->closing = 1;
 	c->close_reason = reason;
 	stop_reading(c);
@@ -522,4 +610,50 @@ conn_close(struct conn *c, const char *reason)
 	else if (c->timeout_ms > 0)
 		/* the flush gets one idle timeout, then on_timeout() ends it */
 		uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
+}
+
+int
+conn_starttls(struct conn *c)
+{
+	int rc;
+
+	if (c->closing)
+		return CM_ECLOSED;
+	if ((rc = tls_conn_new(c, 0)) < 0)
+		return rc;
+	/* CVE-2011-0411: nothing sent in plaintext counts after this */
+	if (c->in.len > 0)
+		log_info(c->id, "%s starttls discarded=%zu bytes of pipelined "
+		    "plaintext", c->h->proto, c->in.len);
+	buf_reset(&c->in);
+	log_debug(c->id, "%s starttls", c->h->proto);
+	return 0;
+}
+
+int
+conn_tls(const struct conn *c)
+{
+	return tls_conn_established(c);
+}
+
+const char *
+conn_tls_protocol(const struct conn *c)
+{
+	return tls_conn_protocol(c);
+}
+
+const char *
+conn_tls_cipher(const struct conn *c)
+{
+	return tls_conn_cipher(c);
+}
+
+int
+conn_peer_loopback(const struct conn *c)
+{
+	const char *ip = c->peer_ip;
+
+	if (strncmp(ip, "::ffff:", 7) == 0)
+		ip += 7;
+	return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0;
 }

@@ -25,6 +25,12 @@
  * references are held, closed() is deferred, so the callback may still use
  * c and c->data — it checks conn_closing(c) and then writes nothing.
  *
+ * TLS (lib/tls.h): a listener started with LISTEN_TLS does the handshake
+ * at accept (implicit TLS, RFC 8314) and calls h->accepted(c) only once it
+ * is done; a session offering STARTTLS writes its "go ahead" reply and
+ * then calls conn_starttls(c). Either way the session reads and writes
+ * plaintext as before; conn_tls(c) tells whether TLS is up.
+ *
  * Every connection gets an id (8 hex digits) for log lines, and the peer's
  * address as text. An idle timeout closes the connection with reason
  * "timeout" (h->timeout(c) is called first, if set, to send a goodbye).
@@ -38,6 +44,7 @@
 #include "buf.h"
 
 struct conn;
+struct tls_conn;
 
 struct conn_handler {
 	const char *proto;			/* "smtp", "imap": for logs */
@@ -65,6 +72,7 @@ struct conn {
 	unsigned refs;			/* conn_hold() references */
 	void *listener;
 	size_t pending_writes;		/* bytes queued, not yet written */
+	struct tls_conn *tls;		/* TLS started (lib/tls.c), or NULL */
 	const char *close_reason;
 };
 
@@ -74,6 +82,12 @@ struct conn {
 int listener_start(uv_loop_t *loop, const char *addr,
     const struct conn_handler *h, void *ctx, size_t in_max,
     unsigned timeout_ms);
+/* The same with flags: LISTEN_TLS for implicit TLS (tls_available() must
+ * be true, else CM_EINVAL). */
+#define LISTEN_TLS 1
+int listener_start_flags(uv_loop_t *loop, const char *addr,
+    const struct conn_handler *h, void *ctx, size_t in_max,
+    unsigned timeout_ms, unsigned flags);
 
 /* Queue bytes (copied). Returns 0, or CM_ECLOSED when closing. */
 int conn_write(struct conn *c, const void *p, size_t n);
@@ -94,6 +108,26 @@ int conn_line(struct conn *c, const char **line, size_t *len, size_t max);
 int conn_line_at(struct conn *c, size_t off, const char **line, size_t *len,
     size_t max);
 void conn_consume(struct conn *c, size_t n);
+
+/* Start TLS on a plaintext connection (STARTTLS, RFC 3207 / RFC 3501):
+ * call it after queueing the reply that tells the client to begin (that
+ * reply goes out in plaintext). Everything still buffered in c->in is
+ * thrown away: bytes the client sent before the handshake must never be
+ * taken as commands after it (CVE-2011-0411). The session should stop
+ * reading commands from c->in for this round. Returns 0, or a negative
+ * CM_E* code (no certificate: CM_EINVAL; TLS already started). */
+int conn_starttls(struct conn *c);
+/* Is TLS established on c? Its protocol ("TLSv1.3") and cipher, or NULL. */
+int conn_tls(const struct conn *c);
+const char *conn_tls_protocol(const struct conn *c);
+const char *conn_tls_cipher(const struct conn *c);
+/* Is the peer on a loopback address (127.0.0.0/8, ::1)? */
+int conn_peer_loopback(const struct conn *c);
+
+/* For lib/tls.c only: queue bytes for the socket as they are, and make
+ * room in c->in (*p, *room: where to append). */
+int conn_write_raw(struct conn *c, const void *p, size_t n);
+int conn_in_room(struct conn *c, char **p, size_t *room);
 
 void conn_hold(struct conn *c);
 void conn_release(struct conn *c);

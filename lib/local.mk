@@ -11,7 +11,8 @@ lib_libcapmail_a_SOURCES = \
 	lib/imapstr.c lib/imapstr.h \
 	lib/log.c lib/log.h \
 	lib/msgsum.c lib/msgsum.h \
-	lib/privdrop.c lib/privdrop.h
+	lib/privdrop.c lib/privdrop.h \
+	lib/tls.c lib/tls.h
 lib_libcapmail_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
 
 LIB_LDADD = lib/libcapmail.a $(LIBETPAN_LIBS) $(OPENSSL_LIBS) $(LIBUV_LIBS)
