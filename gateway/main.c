@@ -4,12 +4,17 @@
  *   capmail-gateway [-c CONFIG] [-f]
  *
  * Reads the config (default CAPMAIL_SYSCONFDIR/capmail.conf if it exists,
- * else the defaults), listens on smtp_listen, drops privileges to `user`
+ * else the defaults), loads the TLS certificate and key (tls_cert_file,
+ * tls_key_file) when configured, listens on smtp_listen (STARTTLS offered
+ * when a certificate is loaded) and submissions_listen (implicit TLS, RFC
+ * 8314; needs the certificate), drops privileges to `user`
  * (when started as root), and runs one libuv loop. It always stays in the
  * foreground and logs to stderr (-f is accepted for symmetry with the
  * other daemons). SIGTERM and SIGINT stop it: sessions are told 421 and
  * closed, those waiting for the store after its answer, so no committed
- * message goes unacknowledged because of the stop itself.
+ * message goes unacknowledged because of the stop itself. SIGHUP loads the
+ * certificate and key again for new sessions (a failure keeps the old
+ * ones); open sessions are not disturbed.
  */
 #include "config.h"
 
@@ -25,6 +30,7 @@
 #include "privdrop.h"
 #include "smtp-session.h"
 #include "store.h"
+#include "tls.h"
 
 #define INPUT_SLACK 65536	/* c->in beyond one command line */
 
@@ -38,12 +44,22 @@ on_signal(uv_signal_t *h, int signum)
 	gateway_stop(gw);
 }
 
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	(void)h;
+	log_info(NULL, "smtp reloading tls signal=%d", signum);
+	(void)tls_reload();
+}
+
 int
 main(int argc, char **argv)
 {
 	struct gateway gw;
 	struct cfg *cfg;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	char err[512];
+	const char *smtps;
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-gateway");
@@ -58,12 +74,25 @@ main(int argc, char **argv)
 	gw.max_sessions = (unsigned)cfg_int(cfg, "smtp_max_sessions");
 	gw.max_line = (size_t)cfg_int(cfg, "smtp_max_line");
 
+	/* the key is read while still privileged */
+	if (tls_init(cfg, err, sizeof err) < 0)
+		log_fatal("tls: %s", err);
+	gw.tls = tls_available();
+	smtps = cfg_str(cfg, "submissions_listen");
+	if (*smtps != '\0' && !gw.tls)
+		log_fatal("submissions_listen %s needs tls_cert_file and "
+		    "tls_key_file", smtps);
+
 	rc = listener_start(gw.loop, cfg_str(cfg, "smtp_listen"),
 	    &smtp_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
 	    (unsigned)cfg_int(cfg, "smtp_timeout") * 1000u);
 	if (rc < 0)
 		log_fatal("listen %s: %s", cfg_str(cfg, "smtp_listen"),
 		    uv_strerror(rc));
+	if (*smtps != '\0' && (rc = listener_start_flags(gw.loop, smtps,
+	    &smtp_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
+	    (unsigned)cfg_int(cfg, "smtp_timeout") * 1000u, LISTEN_TLS)) < 0)
+		log_fatal("listen %s: %s", smtps, uv_strerror(rc));
 	privdrop(cfg_str(cfg, "user"));
 
 	gw.store = store_new(cfg_str(cfg, "database"),
@@ -76,6 +105,8 @@ main(int argc, char **argv)
 	sigterm.data = sigint.data = &gw;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_init(gw.loop, &sighup);
+	uv_signal_start(&sighup, on_sighup, SIGHUP);
 
 	log_info(NULL, "smtp started hostname=%s max_message_size=%zu",
 	    gw.hostname, gw.max_message_size);
@@ -86,10 +117,12 @@ main(int argc, char **argv)
 	 * crashes. From here on the signals have their default action. */
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_close((uv_handle_t *)&sighup, NULL);
 
 	/* Every session is closed and every store request has finished
 	 * (gateway_stop waited for them). */
 	store_free(&gw.store);
+	tls_cleanup();
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);
 	return 0;

@@ -33,9 +33,10 @@ enum smtp_state {
 enum smtp_fact {
 	SF_HELO = 1 << 0,	/* HELO or EHLO accepted */
 	SF_EHLO = 1 << 1,	/* ... and it was EHLO */
-	SF_TLS = 1 << 2,	/* STARTTLS done (not yet implemented) */
+	SF_TLS = 1 << 2,	/* TLS: STARTTLS given, or implicit TLS */
 	SF_AUTH = 1 << 3,	/* AUTH done (not yet implemented) */
 	SF_SKIPLINE = 1 << 4,	/* discarding the rest of a too long line */
+	SF_TLSSTART = 1 << 5,	/* STARTTLS just answered: c->in was reset */
 };
 
 struct smtp_tx {

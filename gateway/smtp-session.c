@@ -167,12 +167,56 @@ proceed_ehlo(struct smtp_session *s, const struct smtp_line *l)
 {
 	greet(s, l, 1);
 	conn_printf(s->c, "250-%s\r\n"
+	    "%s"
 	    "250-PIPELINING\r\n"
 	    "250-SIZE %zu\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
 	    "250-CHUNKING\r\n"
-	    "250 SMTPUTF8\r\n", s->gw->hostname, s->gw->max_message_size);
+	    "250 SMTPUTF8\r\n", s->gw->hostname,
+	    s->gw->tls && !(s->facts & SF_TLS) ? "250-STARTTLS\r\n" : "",
+	    s->gw->max_message_size);
+}
+
+/* ---- STARTTLS (RFC 3207) ---- */
+
+static int
+check_starttls(struct smtp_session *s, const struct smtp_line *l)
+{
+	if (l->arg_len > 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return -1;
+	}
+	if (s->facts & SF_TLS) {
+		smtp_reply(s, "503 5.5.1 Error: TLS already active");
+		return -1;
+	}
+	if (!s->gw->tls) {
+		smtp_reply(s, "503 5.5.1 Error: TLS not available");
+		return -1;
+	}
+	return 0;
+}
+
+/* The reply goes out in plaintext; then the handshake. Anything the
+ * client sent behind STARTTLS is thrown away (conn_starttls), and the
+ * session forgets what it knew, back to before EHLO (RFC 3207 4.2). */
+static void
+proceed_starttls(struct smtp_session *s, const struct smtp_line *l)
+{
+	int rc;
+
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	if ((rc = conn_starttls(s->c)) < 0) {
+		log_error(s->c->id, "smtp starttls error=%s", cm_errname(rc));
+		smtp_close(s, "tls error");
+		return;
+	}
+	smtp_tx_reset(s);
+	s->helo[0] = '\0';
+	s->facts &= ~(unsigned)(SF_HELO | SF_EHLO | SF_SKIPLINE);
+	s->facts |= SF_TLS | SF_TLSSTART;
+	smtp_set_state(s, SMTP_CONNECTED);
 }
 
 /* ---- MAIL ---- */
@@ -777,7 +821,7 @@ static void
 proceed_help(struct smtp_session *s, const struct smtp_line *l)
 {
 	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP BDAT; see RFC 5321");
+	    "NOOP QUIT VRFY HELP BDAT STARTTLS; see RFC 5321");
 }
 
 #define S_ALL (ST(SMTP_CONNECTED) | ST(SMTP_HELO) | ST(SMTP_MAIL) | \
@@ -786,6 +830,8 @@ proceed_help(struct smtp_session *s, const struct smtp_line *l)
 static const struct smtp_cmd commands[] = {
 	{ "EHLO", S_ALL, NULL, check_helo, proceed_ehlo },
 	{ "HELO", S_ALL, NULL, check_helo, proceed_helo },
+	{ "STARTTLS", ST(SMTP_HELO) | ST(SMTP_MAIL) | ST(SMTP_RCPT), NULL,
+	    check_starttls, proceed_starttls },
 	{ "MAIL", ST(SMTP_HELO), "503 5.5.1 Error: nested MAIL command",
 	    check_mail, proceed_mail },
 	{ "RCPT", ST(SMTP_MAIL) | ST(SMTP_RCPT),
@@ -912,6 +958,12 @@ smtp_input(struct conn *c)
 			continue;
 		}
 		smtp_command(s, line, len);
+		if (s->facts & SF_TLSSTART) {
+			/* c->in is empty now: read nothing more in plaintext */
+			s->facts &= ~(unsigned)SF_TLSSTART;
+			done = 0;
+			break;
+		}
 		done += len + 2;
 	}
 	conn_consume(c, done);
@@ -931,6 +983,8 @@ smtp_accepted(struct conn *c)
 	s->c = c;
 	s->gw = gw;
 	s->state = SMTP_CONNECTED;
+	if (conn_tls(c))
+		s->facts |= SF_TLS;	/* implicit TLS (RFC 8314) */
 	c->data = s;
 	s->next = gw->sessions;
 	if (s->next != NULL)

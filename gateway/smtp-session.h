@@ -16,8 +16,11 @@
  * a store failure answers 451 4.3.0 and forgets the transaction.
  *
  * Extensions: PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8,
- * CHUNKING (BDAT). STARTTLS and AUTH are not there yet; the facts
- * SF_TLS / SF_AUTH and the Received protocol names are ready for them.
+ * CHUNKING (BDAT), STARTTLS (RFC 3207: offered when a certificate is
+ * loaded and TLS is not up yet; after it the session forgets everything,
+ * as before EHLO, and nothing the client pipelined behind STARTTLS is
+ * read). AUTH is not there yet; the fact SF_AUTH and the Received
+ * protocol names are ready for it.
  *
  * struct gateway is the daemon's state, shared by every session (the
  * listener's ctx); main.c fills it in.
@@ -45,6 +48,7 @@ struct gateway {
 	unsigned max_errors;		/* smtp_max_errors */
 	unsigned max_sessions;		/* smtp_max_sessions */
 	size_t max_line;		/* smtp_max_line */
+	int tls;			/* a certificate is loaded */
 	unsigned pending;		/* store requests in flight */
 	int stopping;			/* stop when nothing is left */
 	struct smtp_session *sessions;	/* every open session */

@@ -3,6 +3,12 @@
  * (RFC 4959). The password check (store_login: crypt, slow by design) runs
  * on the store's thread pool. After IMAP_MAX_AUTH_FAILURES failures the
  * session is closed. Passwords are wiped from memory after use.
+ *
+ * STARTTLS (RFC 3501 6.2.1): the OK goes out in plaintext, then the
+ * handshake; whatever the client pipelined behind the command is thrown
+ * away. Until TLS is up LOGIN and AUTHENTICATE are refused with
+ * NO [PRIVACYREQUIRED] (CAPABILITY says LOGINDISABLED), unless the peer
+ * is on loopback and auth_plaintext_loopback is set.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,10 +102,48 @@ start_login(struct imap_session *s, const char *tag, const char *user,
 }
 
 void
+cmd_starttls(struct imap_session *s, const struct imap_cmd *cmd)
+{
+	int rc;
+
+	if (cmd->nargs != 0) {
+		imap_cmd_reply(s, cmd, "BAD STARTTLS takes no arguments");
+		return;
+	}
+	if (conn_tls(s->c)) {
+		imap_cmd_reply(s, cmd, "BAD TLS is already active");
+		return;
+	}
+	if (!s->d->tls) {
+		imap_cmd_reply(s, cmd, "BAD STARTTLS is not available");
+		return;
+	}
+	imap_cmd_reply(s, cmd, "OK Begin TLS negotiation now");
+	if ((rc = conn_starttls(s->c)) < 0) {
+		log_error(s->c->id, "imap starttls error=%s", cm_errname(rc));
+		conn_close(s->c, "tls error");
+	}
+}
+
+static int
+login_refused(struct imap_session *s, const struct imap_cmd *cmd)
+{
+	if (imap_login_allowed(s))
+		return 0;
+	log_info(s->c->id, "imap %s refused reason=no-tls", cmd->name);
+	imap_cmd_reply(s, cmd, "NO [PRIVACYREQUIRED] Plaintext authentication"
+	    " disallowed: use STARTTLS first");
+	return 1;
+}
+
+void
 cmd_login(struct imap_session *s, const struct imap_cmd *cmd)
 {
 	const char *u, *p;
 	size_t ul, pl;
+
+	if (login_refused(s, cmd))
+		return;
 
 	if (cmd->nargs != 2 || !imap_arg_astring(&cmd->args[0], &u, &ul) ||
 	    !imap_arg_astring(&cmd->args[1], &p, &pl)) {
@@ -165,6 +209,8 @@ cmd_authenticate(struct imap_session *s, const struct imap_cmd *cmd)
 		imap_cmd_reply(s, cmd, "BAD AUTHENTICATE takes a mechanism");
 		return;
 	}
+	if (login_refused(s, cmd))
+		return;
 	if (strcasecmp(mech, "PLAIN") != 0) {
 		imap_cmd_reply(s, cmd, "NO [CANNOT] Unsupported mechanism");
 		return;

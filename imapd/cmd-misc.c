@@ -10,11 +10,14 @@
 void
 cmd_capability(struct imap_session *s, const struct imap_cmd *cmd)
 {
+	char caps[IMAP_CAPABILITIES_MAX];
+
 	if (cmd->nargs != 0) {
 		imap_cmd_reply(s, cmd, "BAD CAPABILITY takes no arguments");
 		return;
 	}
-	imap_send(s, "* CAPABILITY %s", IMAP_CAPABILITIES);
+	imap_send(s, "* CAPABILITY %s", imap_capabilities(s, caps,
+	    sizeof caps));
 	imap_cmd_reply(s, cmd, "OK CAPABILITY completed");
 }
 

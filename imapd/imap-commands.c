@@ -21,6 +21,7 @@ static const struct {
 	{ "ID", cmd_id, 0 },
 	{ "LOGIN", cmd_login, IMAP_CMD_NOAUTH },
 	{ "AUTHENTICATE", cmd_authenticate, IMAP_CMD_NOAUTH },
+	{ "STARTTLS", cmd_starttls, IMAP_CMD_NOAUTH },
 	{ "NAMESPACE", cmd_namespace, IMAP_CMD_AUTH },
 	{ "LIST", cmd_list, IMAP_CMD_AUTH },
 	{ "LSUB", cmd_lsub, IMAP_CMD_AUTH },

@@ -39,7 +39,7 @@ void imap_cmd_reply(struct imap_session *s, const struct imap_cmd *cmd,
 
 /* handlers (cmd-*.c) */
 imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_namespace;
-imap_cmd_fn cmd_login, cmd_authenticate;
+imap_cmd_fn cmd_login, cmd_authenticate, cmd_starttls;
 imap_cmd_fn cmd_list, cmd_lsub, cmd_create, cmd_delete, cmd_rename;
 imap_cmd_fn cmd_subscribe, cmd_unsubscribe, cmd_status;
 imap_cmd_fn cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_expunge;

@@ -4,6 +4,7 @@
  * (BYE), closed (free). Store work comes back through job_done().
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,29 @@ imap_session_set_state(struct imap_session *s, enum imap_state st)
 	log_debug(s->c->id, "imap state %s -> %s", state_names[s->state],
 	    state_names[st]);
 	s->state = st;
+}
+
+int
+imap_login_allowed(const struct imap_session *s)
+{
+	return conn_tls(s->c) || (s->d->plaintext_loopback &&
+	    conn_peer_loopback(s->c));
+}
+
+const char *
+imap_capabilities(const struct imap_session *s, char *buf, size_t bufsz)
+{
+	int login = imap_login_allowed(s);
+
+	if (s->state != IMAP_STATE_NOAUTH) {
+		snprintf(buf, bufsz, "%s", IMAP_CAPABILITIES);
+		return buf;
+	}
+	snprintf(buf, bufsz, "IMAP4rev1 LITERAL+ SASL-IR%s UIDPLUS ID "
+	    "NAMESPACE UNSELECT CHILDREN%s%s", login ? " AUTH=PLAIN" : "",
+	    s->d->tls && !conn_tls(s->c) ? " STARTTLS" : "",
+	    login ? "" : " LOGINDISABLED");
+	return buf;
 }
 
 void
@@ -608,8 +632,11 @@ session_accepted(struct conn *c)
 	if (d->sessions != NULL)
 		d->sessions->prev = s;
 	d->sessions = s;
-	conn_printf(c, "* OK [CAPABILITY %s] %s capmail IMAP ready\r\n",
-	    IMAP_CAPABILITIES, d->hostname);
+	{
+		char caps[IMAP_CAPABILITIES_MAX];
+		conn_printf(c, "* OK [CAPABILITY %s] %s capmail IMAP ready\r\n",
+		    imap_capabilities(s, caps, sizeof caps), d->hostname);
+	}
 }
 
 static void

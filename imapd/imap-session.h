@@ -120,6 +120,12 @@ struct imap_job {
 extern const struct conn_handler imap_conn_handler;
 
 void imap_session_set_state(struct imap_session *s, enum imap_state st);
+/* May the session LOGIN / AUTHENTICATE: TLS is up, or the peer is on
+ * loopback and auth_plaintext_loopback allows plaintext? */
+int imap_login_allowed(const struct imap_session *s);
+/* The CAPABILITY list for s in its state (buf of IMAP_CAPABILITIES_MAX). */
+const char *imap_capabilities(const struct imap_session *s, char *buf,
+    size_t bufsz);
 /* Forget the selected mailbox (state goes to AUTH). */
 void imap_session_unselect(struct imap_session *s);
 

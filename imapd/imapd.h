@@ -18,11 +18,18 @@ struct imapd {
 	int stopping;			/* shutting down: greet with BYE */
 	size_t max_line;	/* imap_max_line */
 	size_t max_literal;	/* imap_max_literal */
+	int tls;		/* a certificate is loaded: STARTTLS */
+	int plaintext_loopback;	/* auth_plaintext_loopback */
 	char hostname[256];
 };
 
+/* After login. Before it, imap_capabilities() (imap-session.c) says what
+ * the session may do: STARTTLS while TLS is available and not up,
+ * LOGINDISABLED instead of AUTH=PLAIN while logging in is not allowed
+ * (no TLS, and not loopback with auth_plaintext_loopback). */
 #define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS" \
 	" ID NAMESPACE UNSELECT CHILDREN"
+#define IMAP_CAPABILITIES_MAX 256
 
 /* Bad commands before a session is dropped, failed logins likewise. */
 #define IMAP_MAX_BAD_COMMANDS 20

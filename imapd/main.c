@@ -6,12 +6,15 @@
  *
  * Reads the config (daemon_setup: default CAPMAIL_SYSCONFDIR/capmail.conf
  * if it exists, else the defaults; always in the foreground), listens on
- * imap_listen, drops privileges to `user` (when started as root) after
- * binding, and runs one libuv loop; every
+ * imap_listen (STARTTLS offered when tls_cert_file is set) and imaps_listen
+ * (implicit TLS; needs the certificate), drops privileges to `user` (when
+ * started as root) after binding and after reading the TLS key, and runs
+ * one libuv loop; every
  * database access goes through store_run(). SIGTERM and SIGINT stop it:
  * every session is told "* BYE Server shutting down" and closed (a command
  * whose answer was not sent is either committed or rolled back by
- * PostgreSQL, never half done); a second signal stops at once.
+ * PostgreSQL, never half done); a second signal stops at once. SIGHUP
+ * loads the certificate and key again for new sessions.
  */
 #include "config.h"
 
@@ -31,6 +34,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "store.h"
+#include "tls.h"
 
 /* c->in: the parser copies as it goes, so this only smooths reads. */
 #define IMAP_INPUT_BUFFER (256 * 1024)
@@ -43,6 +47,14 @@ static void
 on_grace_over(uv_timer_t *t)
 {
 	uv_stop(t->loop);
+}
+
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	(void)h;
+	log_info(NULL, "imap reloading tls signal=%d", signum);
+	(void)tls_reload();
 }
 
 static void
@@ -66,7 +78,9 @@ main(int argc, char **argv)
 {
 	struct imapd d;
 	struct cfg *cfg;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	char err[512];
+	const char *imaps;
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-imapd");
@@ -78,12 +92,26 @@ main(int argc, char **argv)
 	store_segment_min = (size_t)cfg_int(cfg, "segment_min_size");
 	snprintf(d.hostname, sizeof d.hostname, "%s", cfg_str(cfg, "hostname"));
 
+	d.plaintext_loopback = cfg_bool(cfg, "auth_plaintext_loopback");
+	/* the key is read while still privileged */
+	if (tls_init(cfg, err, sizeof err) < 0)
+		log_fatal("tls: %s", err);
+	d.tls = tls_available();
+	imaps = cfg_str(cfg, "imaps_listen");
+	if (*imaps != '\0' && !d.tls)
+		log_fatal("imaps_listen %s needs tls_cert_file and "
+		    "tls_key_file", imaps);
+
 	rc = listener_start(d.loop, cfg_str(cfg, "imap_listen"),
 	    &imap_conn_handler, &d, IMAP_INPUT_BUFFER,
 	    (unsigned)cfg_int(cfg, "imap_timeout") * 1000u);
 	if (rc < 0)
 		log_fatal("listen %s: %s", cfg_str(cfg, "imap_listen"),
 		    uv_strerror(rc));
+	if (*imaps != '\0' && (rc = listener_start_flags(d.loop, imaps,
+	    &imap_conn_handler, &d, IMAP_INPUT_BUFFER,
+	    (unsigned)cfg_int(cfg, "imap_timeout") * 1000u, LISTEN_TLS)) < 0)
+		log_fatal("listen %s: %s", imaps, uv_strerror(rc));
 	privdrop(cfg_str(cfg, "user"));
 
 	d.store = store_new(cfg_str(cfg, "database"),
@@ -96,6 +124,8 @@ main(int argc, char **argv)
 	sigterm.data = sigint.data = &d;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_init(d.loop, &sighup);
+	uv_signal_start(&sighup, on_sighup, SIGHUP);
 
 	log_info(NULL, "imap started hostname=%s max_literal=%zu", d.hostname,
 	    d.max_literal);

@@ -5,8 +5,13 @@ Fixture(srcdir, builddir).start():
     Unix socket only), migrated by `capmailctl db migrate`;
   - domain example.test; users alice, bob, carol @example.test with the
     passwords in USERS;
-  - tests/run/integ-PID/capmail.conf naming the database and two free
-    loopback ports;
+  - a self-signed certificate for HOSTNAME (make_cert(): cert.pem, key.pem
+    mode 0600, owned by the `capmail` user when run as root, so that a
+    SIGHUP reload after the privilege drop can read it);
+  - tests/run/integ-PID/capmail.conf naming the database and four free
+    loopback ports: SMTP and IMAP (STARTTLS offered), submissions (SMTP
+    over implicit TLS) and imaps; auth_plaintext_loopback = yes so that
+    plain LOGIN over loopback works as before;
   - the real capmail-gateway and capmail-imapd from the build tree, logging
     to gateway.log / imapd.log in that folder, started as the current user
     (as root they drop to the `capmail` system user, created when missing).
@@ -65,6 +70,10 @@ class Fixture:
         self.exits = {}
         self.smtp_port = None
         self.imap_port = None
+        self.smtps_port = None
+        self.imaps_port = None
+        self.cert = os.path.join(self.dir, 'cert.pem')
+        self.key = os.path.join(self.dir, 'key.pem')
         self.conninfo = None
 
     # ---- processes -------------------------------------------------------
@@ -120,18 +129,27 @@ class Fixture:
         self.pg_start()
         self.conninfo = self.run([self.pgcluster, 'conninfo', self.pgdir,
                                   str(self.pgport)]).stdout.decode().strip()
-        self.smtp_port = free_port()
-        self.imap_port = free_port()
-        while self.imap_port == self.smtp_port:
-            self.imap_port = free_port()
+        ports = []
+        while len(ports) < 4:
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        self.smtp_port, self.imap_port, self.smtps_port, self.imaps_port = ports
+        self.make_cert(self.cert, self.key, HOSTNAME)
         with open(self.conf, 'w') as f:
             f.write('# written by tests/integration/capfix.py\n'
                     'hostname = %s\n'
                     'database = %s\n'
                     'smtp_listen = 127.0.0.1:%d\n'
                     'imap_listen = 127.0.0.1:%d\n'
+                    'submissions_listen = 127.0.0.1:%d\n'
+                    'imaps_listen = 127.0.0.1:%d\n'
+                    'tls_cert_file = %s\n'
+                    'tls_key_file = %s\n'
+                    'auth_plaintext_loopback = yes\n'
                     'log_level = debug\n'
-                    % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port))
+                    % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port,
+                       self.smtps_port, self.imaps_port, self.cert, self.key))
         os.chmod(self.conf, 0o644)
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)
@@ -139,6 +157,22 @@ class Fixture:
             self.ctl('user', 'add', addr, input=(pw + '\n').encode())
         self.start_daemon('gateway', self.gateway, self.smtp_port)
         self.start_daemon('imapd', self.imapd, self.imap_port)
+
+    def make_cert(self, cert, key, cn, days=30):
+        """A self-signed certificate for cn (EC P-256) into cert and key
+        (the key mode 0600, owned by the daemons' user when root); the
+        files are replaced in place (rename), as an operator would."""
+        tmpc, tmpk = cert + '.new', key + '.new'
+        self.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                  'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', tmpk,
+                  '-out', tmpc, '-days', str(days), '-subj', '/CN=' + cn,
+                  '-addext', 'subjectAltName=DNS:' + cn])
+        os.chmod(tmpk, 0o600)
+        os.chmod(tmpc, 0o644)
+        if os.getuid() == 0:
+            shutil.chown(tmpk, 'capmail')
+        os.rename(tmpc, cert)
+        os.rename(tmpk, key)
 
     def restart_dead(self):
         """Start again each daemon that exited; returns [(name, status,

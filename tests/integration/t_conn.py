@@ -46,7 +46,9 @@ class Gateway:
         self.log = os.path.join(fx.dir, '%s-%s.log' % (proto, tag))
         listen, tmo = proto + '_listen', proto + '_timeout'
         with open(fx.conf) as f:
-            lines = [l for l in f if not l.startswith((listen, tmo))]
+            # the implicit TLS ports belong to the fixture's daemons
+            lines = [l for l in f if not l.startswith(
+                (listen, tmo, 'submissions_listen', 'imaps_listen'))]
         lines.append('%s = 127.0.0.1:%d\n' % (listen, self.port))
         lines.append('%s = %d\n' % (tmo, timeout))
         lines.append(extra)

@@ -53,7 +53,9 @@ class Daemon:
         self.log = os.path.join(fx.dir, 'privs-%s.log' % tag)
         listen = proto + '_listen'
         with open(fx.conf) as f:
-            lines = [l for l in f if not l.startswith((listen, 'user'))]
+            # the implicit TLS ports belong to the fixture's daemons
+            lines = [l for l in f if not l.startswith(
+                (listen, 'user', 'submissions_listen', 'imaps_listen'))]
         lines.append('%s = 127.0.0.1:%d\n' % (listen, self.port))
         lines.append('user = %s\n' % user)
         with open(self.conf, 'w') as f:
