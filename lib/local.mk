@@ -1,6 +1,7 @@
 # lib/: infrastructure shared by every daemon; knows nothing about them.
 noinst_LIBRARIES += lib/libcapmail.a
 lib_libcapmail_a_SOURCES = \
+	lib/authlimit.c lib/authlimit.h \
 	lib/bodytext.c lib/bodytext.h \
 	lib/buf.c lib/buf.h \
 	lib/cfg.c lib/cfg.h \
@@ -12,6 +13,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/msgsum.c lib/msgsum.h \
 	lib/privdrop.c lib/privdrop.h \
+	lib/sasl.c lib/sasl.h \
 	lib/tls.c lib/tls.h
 lib_libcapmail_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
 

@@ -1,5 +1,6 @@
 /*
- * Unit tests for lib/: buf, cfg, log_safe, conn_line's CRLF rules.
+ * Unit tests for lib/: buf, cfg, log_safe, conn_line's CRLF rules, sasl,
+ * authlimit.
  */
 #include "config.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authlimit.h"
 #include "bodytext.h"
 #include "buf.h"
 #include "cfg.h"
@@ -15,6 +17,7 @@
 #include "errors.h"
 #include "hdrdecode.h"
 #include "log.h"
+#include "sasl.h"
 
 static int failures;
 
@@ -299,6 +302,121 @@ test_bodytext(void)
 	    "abc\r\n", NULL);
 }
 
+/* SASL PLAIN and LOGIN: whole lines in (conn splits the lines). */
+static void
+test_sasl(void)
+{
+	struct sasl x;
+	unsigned char out[16];
+	/* "\0alice@example.test\0pw" and friends */
+	const char *good = "AGFsaWNlQGV4YW1wbGUudGVzdABwdw==";
+
+	CHECK(sasl_base64_decode("aGVsbG8=", 8, out) == 5 &&
+	    memcmp(out, "hello", 5) == 0);
+	CHECK(sasl_base64_decode("aGVsbA==", 8, out) == 4);
+	CHECK(sasl_base64_decode("", 0, out) == 0);
+	CHECK(sasl_base64_decode("aGVsbG8", 7, out) == CM_EPARSE);
+	CHECK(sasl_base64_decode("aGV=bG8=", 8, out) == CM_EPARSE);
+	CHECK(sasl_base64_decode("aGVsbG9=", 8, out) == CM_EPARSE);
+	CHECK(sasl_base64_decode("aGVs bG8", 8, out) == CM_EPARSE);
+	CHECK(sasl_base64_decode("====", 4, out) == CM_EPARSE);
+
+	CHECK(sasl_start(&x, "PLAIN", 5, good, strlen(good), 1) == SASL_DONE);
+	CHECK(strcmp(x.user, "alice@example.test") == 0 &&
+	    strcmp(x.pass, "pw") == 0);
+	sasl_clear(&x);
+	CHECK(x.pass[0] == '\0' && x.user[0] == '\0');
+	CHECK(sasl_start(&x, "plain", 5, NULL, 0, 0) == SASL_CONTINUE &&
+	    strcmp(x.challenge, "") == 0);
+	CHECK(sasl_step(&x, good, strlen(good)) == SASL_DONE);
+	CHECK(sasl_start(&x, "PLAIN", 5, NULL, 0, 0) == SASL_CONTINUE);
+	CHECK(sasl_step(&x, "*", 1) == SASL_CANCELLED);
+	CHECK(sasl_start(&x, "PLAIN", 5, "=", 1, 1) == CM_EINVAL);
+	CHECK(sasl_start(&x, "PLAIN", 5, "!!!!", 4, 1) == CM_EPARSE);
+	/* authzid = authcid is fine, another one is not */
+	CHECK(sasl_start(&x, "PLAIN", 5, "YQBhAHB3", 8, 1) == SASL_DONE &&
+	    strcmp(x.user, "a") == 0);		/* "a\0a\0pw" */
+	CHECK(sasl_start(&x, "PLAIN", 5, "YgBhAHB3", 8, 1) == CM_EPERM);
+	/* "\0\0pw": no user; "\0a": one NUL only; "\0a\0p\0w": NUL in pw */
+	CHECK(sasl_start(&x, "PLAIN", 5, "AABwdw==", 8, 1) == CM_EINVAL);
+	CHECK(sasl_start(&x, "PLAIN", 5, "AGE=", 4, 1) == CM_EINVAL);
+	CHECK(sasl_start(&x, "PLAIN", 5, "AGEAcAB3", 8, 1) == CM_EINVAL);
+	CHECK(sasl_start(&x, "CRAM-MD5", 8, NULL, 0, 0) == CM_ENOTFOUND);
+	CHECK(sasl_start(&x, "PLAINX", 6, NULL, 0, 0) == CM_ENOTFOUND);
+
+	CHECK(sasl_start(&x, "LOGIN", 5, NULL, 0, 0) == SASL_CONTINUE &&
+	    strcmp(x.challenge, "VXNlcm5hbWU6") == 0);
+	CHECK(sasl_step(&x, "YWxpY2U=", 8) == SASL_CONTINUE &&
+	    strcmp(x.challenge, "UGFzc3dvcmQ6") == 0);
+	CHECK(sasl_step(&x, "cHc=", 4) == SASL_DONE &&
+	    strcmp(x.user, "alice") == 0 && strcmp(x.pass, "pw") == 0);
+	CHECK(sasl_start(&x, "LOGIN", 5, "YWxpY2U=", 8, 1) == SASL_CONTINUE);
+	CHECK(sasl_step(&x, "*", 1) == SASL_CANCELLED);
+	CHECK(sasl_start(&x, "LOGIN", 5, "=", 1, 1) == CM_EINVAL);
+	sasl_clear(&x);
+}
+
+/* Failed-login throttling, with the clock passed in. */
+static void
+test_authlimit(void)
+{
+	struct authlimit_conf ac = {
+		.fail_limit = 3, .lockout_limit = 5, .window_s = 60,
+		.delay_ms = 1000, .lockout_s = 600, .max_entries = 4,
+	};
+	struct authlimit *al = authlimit_new(&ac);
+	unsigned ms;
+	uint64_t t = 1000;
+
+	CHECK(al != NULL);
+	if (al == NULL)
+		return;
+	CHECK(authlimit_check(al, "10.0.0.1", "bob", t, &ms) == AUTHLIMIT_OK);
+	for (int i = 0; i < 3; i++)
+		authlimit_failed(al, "10.0.0.1", "bob", t);
+	/* both the address and the account reached the delay */
+	CHECK(authlimit_check(al, "10.0.0.1", "bob", t, &ms) ==
+	    AUTHLIMIT_DELAY && ms == 1000);
+	CHECK(authlimit_check(al, "10.0.0.2", "BOB", t, &ms) ==
+	    AUTHLIMIT_DELAY);		/* account, any case */
+	CHECK(authlimit_check(al, "10.0.0.2", "alice", t, &ms) ==
+	    AUTHLIMIT_OK);
+	CHECK(authlimit_check(al, "10.0.0.1", "alice", t, &ms) ==
+	    AUTHLIMIT_DELAY);		/* address */
+	authlimit_failed(al, "10.0.0.1", "bob", t);
+	authlimit_failed(al, "10.0.0.1", "bob", t);
+	CHECK(authlimit_check(al, "10.0.0.1", "bob", t, &ms) ==
+	    AUTHLIMIT_REFUSE);
+	CHECK(authlimit_check(al, "10.0.0.1", "alice", t, &ms) ==
+	    AUTHLIMIT_REFUSE);
+	/* the account is only delayed elsewhere, never refused */
+	for (int i = 0; i < 20; i++)
+		authlimit_failed(al, "10.0.0.3", "bob", t);
+	CHECK(authlimit_check(al, "10.0.0.2", "bob", t, &ms) ==
+	    AUTHLIMIT_DELAY);
+	/* success clears the account, not the address */
+	authlimit_succeeded(al, "10.0.0.2", "bob", t);
+	CHECK(authlimit_check(al, "10.0.0.2", "bob", t, &ms) == AUTHLIMIT_OK);
+	CHECK(authlimit_check(al, "10.0.0.1", "bob", t, &ms) ==
+	    AUTHLIMIT_REFUSE);
+	/* the window ends for the unlocked; the lockout ends later */
+	t += 61 * 1000;
+	CHECK(authlimit_check(al, "10.0.0.1", "carol", t, &ms) ==
+	    AUTHLIMIT_REFUSE);
+	t += 600 * 1000;
+	CHECK(authlimit_check(al, "10.0.0.1", "carol", t, &ms) ==
+	    AUTHLIMIT_OK);
+	/* the table stays bounded: many addresses, 4 slots */
+	for (int i = 0; i < 100; i++) {
+		char a[32];
+		snprintf(a, sizeof a, "192.0.2.%d", i);
+		authlimit_failed(al, a, "x", t);
+	}
+	CHECK(authlimit_count(al) <= 4);
+	authlimit_free(&al);
+	CHECK(al == NULL);
+}
+
 int
 main(void)
 {
@@ -310,6 +428,8 @@ main(void)
 	test_hdrdecode();
 	test_hdr_next();
 	test_bodytext();
+	test_sasl();
+	test_authlimit();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;
