@@ -12,6 +12,12 @@
  *   user add ADDRESS   add a user (its domain must exist) with INBOX,
  *                      Sent, Drafts, Trash, Junk; asks for the password
  *   user passwd ADDRESS
+ *   user import-hash ADDRESS
+ *                      set (creating the user if needed) the password
+ *                      hash read as one line from standard input, as a
+ *                      Dovecot passwd-file holds it: {SHA512-CRYPT}$6$...,
+ *                      {SHA256-CRYPT}$5$..., {BLF-CRYPT}$2y$..., {CRYPT}...
+ *                      or a bare crypt(3) hash; other schemes are refused
  *   user list
  *   grant list ADDRESS the grants a user holds: id, created (UTC), state,
  *                      sender authentication, sender, size, subject,
@@ -71,6 +77,7 @@ static void usage(void)
 	    "  db init | db migrate | db version\n"
 	    "  domain add NAME | domain list\n"
 	    "  user add ADDRESS | user passwd ADDRESS | user list\n"
+	    "  user import-hash ADDRESS   (the hash on standard input)\n"
 	    "  grant list ADDRESS\n"
 	    "  queue list | queue flush [ID] | queue delete ID\n"
 	    "  queue add FROM RCPT... < MESSAGE\n");
@@ -192,7 +199,7 @@ static int known_command(int argc, char **argv)
 		{ "db", "version", 2 },
 		{ "domain", "add", 3 }, { "domain", "list", 2 },
 		{ "user", "add", 3 }, { "user", "passwd", 3 },
-		{ "user", "list", 2 },
+		{ "user", "list", 2 }, { "user", "import-hash", 3 },
 		{ "grant", "list", 3 },
 		{ "queue", "list", 2 }, { "queue", "flush", 2 },
 		{ "queue", "flush", 3 }, { "queue", "delete", 3 },
@@ -281,6 +288,53 @@ static int cmd_domain(struct store_conn *db, int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* user import-hash ADDRESS: the hash comes on stdin, never in argv
+ * (argv is visible to every local user in ps). */
+static int cmd_user_import(struct store_conn *db, const char *arg)
+{
+	char addr[STORE_ADDRESS_MAX + 1];
+	char what[STORE_ADDRESS_MAX + 32];
+	char line[STORE_HASH_MAX + 64], hash[STORE_HASH_MAX + 1];
+	const char *why, *domain;
+	int64_t id;
+	int rc;
+
+	if (check_address(arg, addr, sizeof addr) != EXIT_OK)
+		return EXIT_ERR;
+	snprintf(what, sizeof what, "user %s", addr);
+	rc = read_line(stdin, line, sizeof line);
+	if (rc == CM_EIO || (rc == 0 && line[0] == '\0')) {
+		fprintf(stderr, PROG ": %s: no hash on standard input\n", what);
+		return EXIT_ERR;
+	}
+	if (rc == CM_ETOOBIG || (rc = store_hash_import(line, hash,
+	    sizeof hash, &why)) != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", what, rc == CM_ETOOBIG ?
+		    "hash too long" : why);
+		explicit_bzero(line, sizeof line);
+		return EXIT_ERR;
+	}
+	explicit_bzero(line, sizeof line);
+	rc = store_user_lookup(db, addr, &id);
+	if (rc == 0)
+		rc = store_user_set_hash(db, addr, hash);
+	else if (rc == CM_ENOTFOUND) {
+		domain = strchr(addr, '@') + 1;
+		rc = store_domain_is_local(db, domain);
+		if (rc == 0) {
+			fprintf(stderr, PROG ": domain %s: does not exist "
+			    "(add it with 'domain add %s')\n", domain, domain);
+			rc = CM_ENOTFOUND;
+			explicit_bzero(hash, sizeof hash);
+			return EXIT_ERR;
+		}
+		if (rc > 0)
+			rc = store_user_add_hash(db, addr, hash);
+	}
+	explicit_bzero(hash, sizeof hash);
+	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+}
+
 static int cmd_user(struct store_conn *db, int argc, char **argv)
 {
 	char addr[STORE_ADDRESS_MAX + 1];
@@ -298,6 +352,8 @@ static int cmd_user(struct store_conn *db, int argc, char **argv)
 		store_strv_free(&v, n);
 		return EXIT_OK;
 	}
+	if (argc == 2 && strcmp(argv[0], "import-hash") == 0)
+		return cmd_user_import(db, argv[1]);
 	if (argc != 2 || (strcmp(argv[0], "add") != 0 &&
 	    strcmp(argv[0], "passwd") != 0))
 		return (usage(), EXIT_USAGE);

@@ -9,7 +9,13 @@
  * Passwords: crypt_r() with a yescrypt salt from crypt_gensalt_rn("$y$");
  * store_login() verifies any hash crypt_r() knows ($y$, $6$, $2y$, ...),
  * compares in constant time, and spends the same work on an unknown user
- * as on a known one. struct crypt_data is large, so it is heap-allocated;
+ * as on a known one. Hashes imported from Dovecot passwd-files keep
+ * working: store_hash_import() takes their scheme prefixes
+ * ({SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {CRYPT}), checks that the
+ * hash behind is of that kind and one crypt_r() can verify, and stores the
+ * bare crypt(3) string; store_login() also strips such a prefix should one
+ * reach the table by another way. Schemes that are not crypt(3) ({PLAIN},
+ * {MD5}, {SSHA} ...) are refused: they are weak or need other code. struct crypt_data is large, so it is heap-allocated;
  * everything here is thread-safe (it runs on the thread pool).
  *
  * A new user gets INBOX, Sent, Drafts, Trash and Junk (SPECIAL-USE flags
@@ -18,6 +24,7 @@
 #include <crypt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -149,6 +156,8 @@ int store_domain_list(struct store_conn *db, char ***names_r, size_t *n_r)
 
 /* ---- passwords ---- */
 
+static int check_crypt(const char *password, const char *hash);
+
 /* Hash password with a fresh yescrypt salt into a malloc'd string. */
 static int hash_password(const char *password, char **hash_r)
 {
@@ -173,8 +182,104 @@ static int hash_password(const char *password, char **hash_r)
 	return rc;
 }
 
+/* Dovecot scheme prefixes whose hash is a crypt(3) string, and the
+ * crypt prefixes each allows (NULL: any crypt_r() knows). */
+static const struct {
+	const char *scheme;
+	const char *ids[4];
+} schemes[] = {
+	{ "{SHA512-CRYPT}", { "$6$", NULL } },
+	{ "{SHA256-CRYPT}", { "$5$", NULL } },
+	{ "{BLF-CRYPT}", { "$2y$", "$2b$", "$2a$", NULL } },
+	{ "{CRYPT}", { NULL } },
+};
+
+/* hash without a known scheme prefix; NULL for an unknown one. */
+static const char *strip_scheme(const char *hash, size_t *scheme_r)
+{
+	*scheme_r = sizeof schemes / sizeof schemes[0];
+	if (hash[0] != '{')
+		return hash;
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		size_t n = strlen(schemes[i].scheme);
+		if (strncasecmp(hash, schemes[i].scheme, n) == 0) {
+			*scheme_r = i;
+			return hash + n;
+		}
+	}
+	return NULL;
+}
+
 /* 1 if password matches hash, 0 if not, <0 on error. */
 static int check_password(const char *password, const char *hash)
+{
+	const char *h;
+	size_t scheme;
+
+	if ((h = strip_scheme(hash, &scheme)) == NULL) {
+		/* an unknown scheme never matches; spend the same work */
+		(void)check_crypt(password, DUMMY_HASH);
+		return 0;
+	}
+	return check_crypt(password, h);
+}
+
+int store_hash_import(const char *in, char *out, size_t outsz,
+    const char **why_r)
+{
+	struct crypt_data *cd;
+	const char *h, *r;
+	size_t scheme, len;
+	int ok = 0;
+
+	*why_r = "";
+	if ((h = strip_scheme(in, &scheme)) == NULL) {
+		*why_r = "unsupported scheme (only {SHA512-CRYPT}, "
+		    "{SHA256-CRYPT}, {BLF-CRYPT}, {CRYPT} or a bare crypt(3) "
+		    "hash)";
+		return CM_EINVAL;
+	}
+	len = strlen(h);
+	if (len == 0 || len >= outsz || len > 512) {
+		*why_r = "empty or too long hash";
+		return CM_EINVAL;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f ||
+		    h[i] == ':') {
+			*why_r = "hash holds a space, a control byte or ':'";
+			return CM_EINVAL;
+		}
+	if (scheme < sizeof schemes / sizeof schemes[0] &&
+	    schemes[scheme].ids[0] != NULL) {
+		for (size_t k = 0; schemes[scheme].ids[k] != NULL; k++)
+			if (strncmp(h, schemes[scheme].ids[k],
+			    strlen(schemes[scheme].ids[k])) == 0)
+				ok = 1;
+		if (!ok) {
+			*why_r = "hash does not match its scheme prefix";
+			return CM_EINVAL;
+		}
+	}
+	/* crypt_r must know the method and the salt: hashing anything with
+	 * the hash as setting gives a string of the same method back */
+	if ((cd = calloc(1, sizeof *cd)) == NULL)
+		return CM_ENOMEM;
+	r = crypt_r("capmail-probe", h, cd);
+	ok = r != NULL && r[0] != '*' && strlen(r) == len &&
+	    strncmp(r, h, 3) == 0;
+	explicit_bzero(cd, sizeof *cd);
+	free(cd);
+	if (!ok) {
+		*why_r = "not a hash this system's crypt(3) can verify";
+		return CM_EINVAL;
+	}
+	memcpy(out, h, len + 1);
+	return 0;
+}
+
+/* 1 if password matches the crypt(3) hash, 0 if not, <0 on error. */
+static int check_crypt(const char *password, const char *hash)
 {
 	struct crypt_data *cd = calloc(1, sizeof *cd);
 	const char *h;
@@ -212,15 +317,13 @@ static const char *const special[][2] = {
 	{ "Junk", "\\Junk" },
 };
 
+static int user_add(struct store_conn *db, const char *addr, char *hash);
+
 int store_user_add(struct store_conn *db, const char *address,
     const char *password)
 {
 	char addr[STORE_ADDRESS_MAX + 1];
-	char idbuf[STORE_I64_STRLEN];
-	const char *p[3];
 	char *hash = NULL;
-	PGresult *res = NULL;
-	int64_t domain_id, user_id;
 	int rc;
 
 	rc = store_address_normalize(address, addr, sizeof addr);
@@ -230,6 +333,58 @@ int store_user_add(struct store_conn *db, const char *address,
 		rc = hash_password(password, &hash);
 	if (rc != 0)
 		return rc;
+	rc = user_add(db, addr, hash);
+	if (hash != NULL) {
+		explicit_bzero(hash, strlen(hash));
+		free(hash);
+	}
+	return rc;
+}
+
+int store_user_add_hash(struct store_conn *db, const char *address,
+    const char *hash)
+{
+	char addr[STORE_ADDRESS_MAX + 1];
+	char h[STORE_HASH_MAX + 1];
+	const char *why;
+	int rc;
+
+	if ((rc = store_address_normalize(address, addr, sizeof addr)) != 0 ||
+	    (rc = store_hash_import(hash, h, sizeof h, &why)) != 0)
+		return rc;
+	return user_add(db, addr, h);
+}
+
+int store_user_set_hash(struct store_conn *db, const char *address,
+    const char *hash)
+{
+	char h[STORE_HASH_MAX + 1];
+	const char *p[2] = { address, h };
+	const char *why;
+	PGresult *res;
+	int rc;
+
+	if ((rc = store_hash_import(hash, h, sizeof h, &why)) != 0)
+		return rc;
+	rc = store_exec(db, "UPDATE principals SET password_hash = $2"
+	    " WHERE address = lower($1) AND kind = 'user'", 2, p, &res);
+	if (rc == 0) {
+		if (strcmp(PQcmdTuples(res), "0") == 0)
+			rc = CM_ENOTFOUND;
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* Insert the user addr (normalized) with hash (NULL: no password) and its
+ * mailboxes, in one transaction. */
+static int user_add(struct store_conn *db, const char *addr, char *hash)
+{
+	char idbuf[STORE_I64_STRLEN];
+	const char *p[3];
+	PGresult *res = NULL;
+	int64_t domain_id, user_id;
+	int rc;
 
 	rc = store_begin(db);
 	if (rc != 0)
@@ -281,10 +436,6 @@ out:
 	PQclear(res);
 	if (rc != 0)
 		store_rollback(db);
-	if (hash != NULL) {
-		explicit_bzero(hash, strlen(hash));
-		free(hash);
-	}
 	return rc;
 }
 

@@ -93,6 +93,22 @@ int store_login(struct store_conn *db, const char *address,
     const char *password, int64_t *id_r);
 void store_strv_free(char ***vp, size_t n);
 
+/* Imported password hashes (Dovecot passwd-file style): in is
+ * "{SHA512-CRYPT}$6$...", "{SHA256-CRYPT}$5$...", "{BLF-CRYPT}$2y$...",
+ * "{CRYPT}..." or a bare crypt(3) hash. Checks that the hash fits its
+ * prefix and that crypt_r() can verify it, and copies it without the
+ * prefix into out. CM_EINVAL with *why_r saying why (other schemes such
+ * as {PLAIN} or {MD5} are refused). Pure: no database. */
+#define STORE_HASH_MAX 512
+int store_hash_import(const char *in, char *out, size_t outsz,
+    const char **why_r);
+/* Create a user like store_user_add(), with an imported hash. */
+int store_user_add_hash(struct store_conn *db, const char *address,
+    const char *hash);
+/* Replace an existing user's hash with an imported one (CM_ENOTFOUND). */
+int store_user_set_hash(struct store_conn *db, const char *address,
+    const char *hash);
+
 /* ---- ingest (deliver.c) ---- */
 struct store_delivery {
 	const char *data;	/* the whole message, trace headers included */

@@ -4,7 +4,8 @@
  * CAPMAIL_TEST_DB names the database (a libpq connection string, as
  * tests/run-tests exports it); without it the test is skipped (exit 77).
  * The test makes its own database there (capmail_test_store, dropped and
- * created afresh; dropped again when every check passed), then checks migrations, domains, users, logins, delivery
+ * created afresh; dropped again when every check passed), then checks migrations, domains, users, logins, imported
+ * password hashes ({SHA512-CRYPT}, {BLF-CRYPT}), delivery
  * (one message row, one grant and one entry per recipient, uids),
  * attachment deduplication, byte-exact reassembly of odd messages,
  * store_run() on a libuv loop (done on the loop thread, more requests
@@ -320,6 +321,85 @@ static void test_login(struct store_conn *db, const int64_t ids[3])
 	CHECK(id == ids[2]);
 	CHECK_RC(store_login(db, "carol@example.test", "pw-carol", &id),
 	    CM_EAUTH);
+}
+
+/* Hashes imported from a Dovecot passwd-file, made here with crypt(3). */
+static void test_imported_hashes(struct store_conn *db, const int64_t ids[3])
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE], h6[256], h2y[256], in[300];
+	char out[STORE_HASH_MAX + 1];
+	struct crypt_data *cd = calloc(1, sizeof *cd);
+	const char *h, *why;
+	int64_t id = 0;
+
+	CHECK(cd != NULL);
+	if (cd == NULL)
+		return;
+	CHECK(crypt_gensalt_rn("$6$", 0, NULL, 0, salt, sizeof salt) != NULL);
+	h = crypt_r("six-secret", salt, cd);
+	CHECK(h != NULL && strncmp(h, "$6$", 3) == 0);
+	snprintf(h6, sizeof h6, "%s", h != NULL ? h : "");
+	CHECK(crypt_gensalt_rn("$2y$", 5, NULL, 0, salt, sizeof salt) != NULL);
+	h = crypt_r("blowfish-secret", salt, cd);
+	CHECK(h != NULL && strncmp(h, "$2y$", 4) == 0);
+	snprintf(h2y, sizeof h2y, "%s", h != NULL ? h : "");
+	free(cd);
+
+	snprintf(in, sizeof in, "{SHA512-CRYPT}%s", h6);
+	CHECK_RC(store_hash_import(in, out, sizeof out, &why), 0);
+	CHECK(strcmp(out, h6) == 0);
+	snprintf(in, sizeof in, "{blf-crypt}%s", h2y);
+	CHECK_RC(store_hash_import(in, out, sizeof out, &why), 0);
+	CHECK(strcmp(out, h2y) == 0);
+	CHECK_RC(store_hash_import(h6, out, sizeof out, &why), 0);
+	/* the prefix must fit the hash; other schemes are refused */
+	snprintf(in, sizeof in, "{SHA256-CRYPT}%s", h6);
+	CHECK_RC(store_hash_import(in, out, sizeof out, &why), CM_EINVAL);
+	CHECK(strstr(why, "scheme prefix") != NULL);
+	CHECK_RC(store_hash_import("{PLAIN}secret", out, sizeof out, &why),
+	    CM_EINVAL);
+	CHECK(strstr(why, "unsupported scheme") != NULL);
+	CHECK_RC(store_hash_import("{MD5}$1$x$y", out, sizeof out, &why),
+	    CM_EINVAL);
+	CHECK_RC(store_hash_import("{CRYPT}", out, sizeof out, &why),
+	    CM_EINVAL);
+	CHECK_RC(store_hash_import("{CRYPT}$6$", out, sizeof out, &why),
+	    CM_EINVAL);
+	CHECK_RC(store_hash_import("{CRYPT}$6$abc$de f", out, sizeof out,
+	    &why), CM_EINVAL);
+	CHECK_RC(store_hash_import("not a hash", out, sizeof out, &why),
+	    CM_EINVAL);
+
+	/* carol gets the $2y$ hash; login works with it */
+	snprintf(in, sizeof in, "{BLF-CRYPT}%s", h2y);
+	CHECK_RC(store_user_set_hash(db, "Carol@example.test", in), 0);
+	CHECK_RC(store_login(db, "carol@example.test", "blowfish-secret",
+	    &id), 0);
+	CHECK(id == ids[2]);
+	CHECK_RC(store_login(db, "carol@example.test", "imported", &id),
+	    CM_EAUTH);
+	CHECK_RC(store_user_set_hash(db, "nobody@example.test", in),
+	    CM_ENOTFOUND);
+	/* a prefixed hash put in by other means still verifies */
+	{
+		const char *p[2];
+		snprintf(in, sizeof in, "{SHA512-CRYPT}%s", h6);
+		p[0] = in;
+		p[1] = "carol@example.test";
+		CHECK_RC(store_exec(db, "UPDATE principals SET password_hash ="
+		    " $1 WHERE address = $2", 2, p, NULL), 0);
+		CHECK_RC(store_login(db, "carol@example.test", "six-secret",
+		    &id), 0);
+		p[0] = "{PLAIN}six-secret";
+		CHECK_RC(store_exec(db, "UPDATE principals SET password_hash ="
+		    " $1 WHERE address = $2", 2, p, NULL), 0);
+		CHECK_RC(store_login(db, "carol@example.test", "six-secret",
+		    &id), CM_EAUTH);
+		CHECK_RC(store_login(db, "carol@example.test",
+		    "{PLAIN}six-secret", &id), CM_EAUTH);
+	}
+	/* back to what the later tests expect */
+	CHECK_RC(store_user_passwd(db, "carol@example.test", "pw-carol"), 0);
 }
 
 static const char MSG1[] =
@@ -1249,6 +1329,7 @@ int main(void)
 	test_migrate(db);
 	test_principals(db, ids);
 	test_login(db, ids);
+	test_imported_hashes(db, ids);
 	test_deliver(db, ids);
 	test_dedup(db, ids);
 	test_roundtrip(db, ids);
