@@ -9,7 +9,8 @@ gateway_libsmtp_a_CFLAGS = $(AM_CFLAGS)
 sbin_PROGRAMS += gateway/capmail-gateway
 gateway_capmail_gateway_SOURCES = \
 	gateway/main.c \
-	gateway/smtp-session.c gateway/smtp-session.h gateway/smtp-session-int.h
+	gateway/smtp-session.c gateway/smtp-session.h gateway/smtp-session-int.h \
+	gateway/smtp-auth.c
 gateway_capmail_gateway_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBPQ_CFLAGS)
 gateway_capmail_gateway_LDADD = gateway/libsmtp.a $(STORE_LDADD)

@@ -6,8 +6,10 @@
  * Reads the config (default CAPMAIL_SYSCONFDIR/capmail.conf if it exists,
  * else the defaults), loads the TLS certificate and key (tls_cert_file,
  * tls_key_file) when configured, listens on smtp_listen (STARTTLS offered
- * when a certificate is loaded) and submissions_listen (implicit TLS, RFC
- * 8314; needs the certificate), drops privileges to `user`
+ * when a certificate is loaded), submission_listen (message submission,
+ * STARTTLS when a certificate is loaded) and submissions_listen
+ * (submission over implicit TLS, RFC 8314; needs the certificate), drops
+ * privileges to `user`
  * (when started as root), and runs one libuv loop. It always stays in the
  * foreground and logs to stderr (-f is accepted for symmetry with the
  * other daemons). SIGTERM and SIGINT stop it: sessions are told 421 and
@@ -23,6 +25,7 @@
 
 #include <uv.h>
 
+#include "authlimit.h"
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
@@ -60,6 +63,8 @@ main(int argc, char **argv)
 	uv_signal_t sigterm, sigint, sighup;
 	char err[512];
 	const char *smtps;
+	struct authlimit_conf alconf;
+	const char *sub;
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-gateway");
@@ -73,6 +78,10 @@ main(int argc, char **argv)
 	gw.max_errors = (unsigned)cfg_int(cfg, "smtp_max_errors");
 	gw.max_sessions = (unsigned)cfg_int(cfg, "smtp_max_sessions");
 	gw.max_line = (size_t)cfg_int(cfg, "smtp_max_line");
+	gw.auth_plaintext_loopback = cfg_bool(cfg, "auth_plaintext_loopback");
+	authlimit_conf_from_cfg(&alconf, cfg);
+	if ((gw.authlimit = authlimit_new(&alconf)) == NULL)
+		log_fatal("authlimit: out of memory");
 
 	/* the key is read while still privileged */
 	if (tls_init(cfg, err, sizeof err) < 0)
@@ -90,9 +99,14 @@ main(int argc, char **argv)
 		log_fatal("listen %s: %s", cfg_str(cfg, "smtp_listen"),
 		    uv_strerror(rc));
 	if (*smtps != '\0' && (rc = listener_start_flags(gw.loop, smtps,
-	    &smtp_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
+	    &smtp_submission_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
 	    (unsigned)cfg_int(cfg, "smtp_timeout") * 1000u, LISTEN_TLS)) < 0)
 		log_fatal("listen %s: %s", smtps, uv_strerror(rc));
+	sub = cfg_str(cfg, "submission_listen");
+	if (sub[0] != '\0' && (rc = listener_start(gw.loop, sub,
+	    &smtp_submission_handler, &gw, gw.max_line + 2 + INPUT_SLACK,
+	    (unsigned)cfg_int(cfg, "smtp_timeout") * 1000u)) < 0)
+		log_fatal("listen %s: %s", sub, uv_strerror(rc));
 	privdrop(cfg_str(cfg, "user"));
 
 	gw.store = store_new(cfg_str(cfg, "database"),
@@ -123,6 +137,7 @@ main(int argc, char **argv)
 	 * (gateway_stop waited for them). */
 	store_free(&gw.store);
 	tls_cleanup();
+	authlimit_free(&gw.authlimit);
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);
 	return 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "sasl.h"
 #include "conn.h"
 #include "smtp-data.h"
 #include "smtp-parse.h"
@@ -24,6 +25,8 @@ enum smtp_state {
 	SMTP_BODY,		/* reading the DATA body */
 	SMTP_BDAT,		/* reading (or discarding) a BDAT chunk */
 	SMTP_DELIVER,		/* the store commits the message */
+	SMTP_AUTH,		/* AUTH: waiting for a SASL response line */
+	SMTP_AUTH_CHECK,	/* AUTH: the delay or the password check */
 	SMTP_QUIT,		/* closing: input is ignored */
 	SMTP_NSTATES
 };
@@ -34,7 +37,7 @@ enum smtp_fact {
 	SF_HELO = 1 << 0,	/* HELO or EHLO accepted */
 	SF_EHLO = 1 << 1,	/* ... and it was EHLO */
 	SF_TLS = 1 << 2,	/* TLS: STARTTLS given, or implicit TLS */
-	SF_AUTH = 1 << 3,	/* AUTH done (not yet implemented) */
+	SF_AUTH = 1 << 3,	/* AUTH succeeded: auth_user, auth_id */
 	SF_SKIPLINE = 1 << 4,	/* discarding the rest of a too long line */
 	SF_TLSSTART = 1 << 5,	/* STARTTLS just answered: c->in was reset */
 };
@@ -81,6 +84,11 @@ struct smtp_session {
 	unsigned chunk_size_last:1;	/* BDAT ... LAST */
 	const char *chunk_error;	/* reply after discarding the chunk */
 	unsigned long long chunk_size;
+	/* AUTH (smtp-auth.c) */
+	unsigned submission:1;		/* accepted on submission_listen */
+	struct sasl sasl;		/* the exchange; wiped after it */
+	int64_t auth_id;		/* out of the password check */
+	char auth_user[SASL_USER_MAX + 1];	/* once SF_AUTH */
 };
 
 struct smtp_cmd {
@@ -103,5 +111,17 @@ void smtp_tx_reset(struct smtp_session *s);
 /* A store request ended and its reply is written: drop the reference
  * and read on (see smtp-session.c). */
 void smtp_store_finished(struct smtp_session *s);
+
+/* ---- AUTH (smtp-auth.c) ---- */
+/* AUTH may be offered and used: the connection is TLS, or plaintext auth
+ * is allowed on loopback (auth_plaintext_loopback) and the peer is
+ * loopback. */
+int smtp_auth_allowed(const struct smtp_session *s);
+int smtp_auth_check(struct smtp_session *s, const struct smtp_line *l);
+void smtp_auth_proceed(struct smtp_session *s, const struct smtp_line *l);
+/* A client line while in state SMTP_AUTH. */
+void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+/* The exchange ends without an answer of its own (a too long line). */
+void smtp_auth_abort(struct smtp_session *s);
 
 #endif

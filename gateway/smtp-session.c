@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -30,7 +31,7 @@
 
 static const char *const state_names[SMTP_NSTATES] = {
 	"connected", "helo", "mail", "rcpt", "rcpt-lookup", "body",
-	"bdat", "deliver", "quit"
+	"bdat", "deliver", "auth", "auth-check", "quit"
 };
 
 /* ---- state, replies, transaction ---- */
@@ -173,9 +174,11 @@ proceed_ehlo(struct smtp_session *s, const struct smtp_line *l)
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
 	    "250-CHUNKING\r\n"
+	    "%s"
 	    "250 SMTPUTF8\r\n", s->gw->hostname,
 	    s->gw->tls && !(s->facts & SF_TLS) ? "250-STARTTLS\r\n" : "",
-	    s->gw->max_message_size);
+	    s->gw->max_message_size,
+	    smtp_auth_allowed(s) ? "250-AUTH PLAIN LOGIN\r\n" : "");
 }
 
 /* ---- STARTTLS (RFC 3207) ---- */
@@ -214,7 +217,8 @@ proceed_starttls(struct smtp_session *s, const struct smtp_line *l)
 	}
 	smtp_tx_reset(s);
 	s->helo[0] = '\0';
-	s->facts &= ~(unsigned)(SF_HELO | SF_EHLO | SF_SKIPLINE);
+	s->facts &= ~(unsigned)(SF_HELO | SF_EHLO | SF_SKIPLINE | SF_AUTH);
+	s->auth_user[0] = '\0';
 	s->facts |= SF_TLS | SF_TLSSTART;
 	smtp_set_state(s, SMTP_CONNECTED);
 }
@@ -227,6 +231,11 @@ check_mail(struct smtp_session *s, const struct smtp_line *l)
 	struct smtp_path *p = &s->path;
 	const char *why;
 	int rc, seen_size = 0, seen_body = 0, seen_utf8 = 0;
+
+	if (s->submission && !(s->facts & SF_AUTH)) {
+		smtp_reply(s, "530 5.7.0 Authentication required");
+		return -1;
+	}
 
 	if ((rc = smtp_parse_path(l->arg, l->arg_len, SMTP_PATH_MAIL, p,
 	    &why)) < 0) {
@@ -276,6 +285,16 @@ check_mail(struct smtp_session *s, const struct smtp_line *l)
 	}
 	if (p->utf8 && !seen_utf8) {
 		smtp_reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		return -1;
+	}
+	/* submission: only the user's own address (RFC 6409 6.1) */
+	if (s->submission && strcasecmp(p->addr, s->auth_user) != 0) {
+		char tmp[SMTP_ADDR_SIZE + 8];
+		log_info(s->c->id, "smtp mail from=<%s> status=rejected "
+		    "code=553 reason=not-owned", safe(tmp, sizeof tmp,
+		    p->addr, strlen(p->addr)));
+		smtp_reply(s, "553 5.7.1 Sender address rejected: not owned "
+		    "by the authenticated user");
 		return -1;
 	}
 	return 0;
@@ -482,7 +501,12 @@ rcpt_done(void *arg, int rc)
 		s->tx.naccepted++;
 	}
 	smtp_set_state(s, s->tx.nrcpts > 0 ? SMTP_RCPT : SMTP_MAIL);
-	if (rc == 0 && q->relay) {
+	if (rc == 0 && q->relay && s->submission) {
+		/* no outbound queue to hand it to (yet) */
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=550 "
+		    "reason=relay-not-configured", a);
+		smtp_reply(s, "550 5.7.1 <%s>: relaying not configured", a);
+	} else if (rc == 0 && q->relay) {
 		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=554 "
 		    "reason=relay", a);
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", a);
@@ -629,6 +653,11 @@ message_end(struct smtp_session *s)
 	s->deliv.len = tx->msg.len;
 	s->deliv.mail_from = tx->from;
 	s->deliv.grantor_auth = "none";
+	if (s->submission) {
+		/* check_mail made sure from is the user's address */
+		s->deliv.mail_from = s->auth_user;
+		s->deliv.grantor_auth = "local-auth";
+	}
 	s->deliv.rcpts = tx->rcpts;
 	s->deliv.nrcpts = tx->nrcpts;
 	s->deliv.mailbox = "INBOX";
@@ -820,8 +849,8 @@ proceed_expn(struct smtp_session *s, const struct smtp_line *l)
 static void
 proceed_help(struct smtp_session *s, const struct smtp_line *l)
 {
-	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP BDAT STARTTLS; see RFC 5321");
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO AUTH MAIL RCPT DATA "
+	    "RSET NOOP QUIT VRFY HELP BDAT STARTTLS; see RFC 5321");
 }
 
 #define S_ALL (ST(SMTP_CONNECTED) | ST(SMTP_HELO) | ST(SMTP_MAIL) | \
@@ -839,6 +868,8 @@ static const struct smtp_cmd commands[] = {
 	{ "DATA", ST(SMTP_MAIL) | ST(SMTP_RCPT),
 	    "503 5.5.1 Error: need MAIL command", check_data, proceed_data },
 	{ "BDAT", S_ALL, NULL, check_bdat, proceed_bdat },
+	{ "AUTH", ST(SMTP_HELO) | ST(SMTP_MAIL) | ST(SMTP_RCPT), NULL,
+	    smtp_auth_check, smtp_auth_proceed },
 	{ "RSET", S_ALL, NULL, check_noarg, proceed_rset },
 	{ "NOOP", S_ALL, NULL, check_any, proceed_noop },
 	{ "QUIT", S_ALL, NULL, check_noarg, proceed_quit },
@@ -954,10 +985,15 @@ smtp_input(struct conn *c)
 			break;
 		if (rc < 0) {
 			s->facts |= SF_SKIPLINE;
+			if (s->state == SMTP_AUTH)
+				smtp_auth_abort(s);
 			smtp_reply(s, "500 5.5.2 Error: line too long");
 			continue;
 		}
-		smtp_command(s, line, len);
+		if (s->state == SMTP_AUTH)
+			smtp_auth_line(s, line, len);
+		else
+			smtp_command(s, line, len);
 		if (s->facts & SF_TLSSTART) {
 			/* c->in is empty now: read nothing more in plaintext */
 			s->facts &= ~(unsigned)SF_TLSSTART;
@@ -970,7 +1006,7 @@ smtp_input(struct conn *c)
 }
 
 static void
-smtp_accepted(struct conn *c)
+accepted(struct conn *c, int submission)
 {
 	struct gateway *gw = c->ctx;
 	struct smtp_session *s = calloc(1, sizeof *s);
@@ -985,6 +1021,7 @@ smtp_accepted(struct conn *c)
 	s->state = SMTP_CONNECTED;
 	if (conn_tls(c))
 		s->facts |= SF_TLS;	/* implicit TLS (RFC 8314) */
+	s->submission = submission ? 1 : 0;
 	c->data = s;
 	s->next = gw->sessions;
 	if (s->next != NULL)
@@ -1002,6 +1039,18 @@ smtp_accepted(struct conn *c)
 		smtp_close(s, "too many sessions");
 	} else
 		conn_printf(c, "220 %s ESMTP capmail\r\n", gw->hostname);
+}
+
+static void
+smtp_accepted(struct conn *c)
+{
+	accepted(c, 0);
+}
+
+static void
+submission_accepted(struct conn *c)
+{
+	accepted(c, 1);
 }
 
 static void
@@ -1034,6 +1083,7 @@ smtp_closed(struct conn *c)
 		s->next->prev = s->prev;
 	gw->nsessions--;
 	smtp_tx_reset(s);
+	sasl_clear(&s->sasl);
 	free(s);
 	c->data = NULL;
 	maybe_stop(gw);
@@ -1047,13 +1097,22 @@ const struct conn_handler smtp_handler = {
 	.closed = smtp_closed,
 };
 
+const struct conn_handler smtp_submission_handler = {
+	.proto = "submission",
+	.accepted = submission_accepted,
+	.input = smtp_input,
+	.timeout = smtp_timeout,
+	.closed = smtp_closed,
+};
+
 void
 gateway_stop(struct gateway *gw)
 {
 	gw->stopping = 1;
 	for (struct smtp_session *s = gw->sessions; s != NULL; s = s->next) {
 		/* closing frees nothing now: the close callbacks come later */
-		if (s->state != SMTP_RCPT_LOOKUP && s->state != SMTP_DELIVER)
+		if (s->state != SMTP_RCPT_LOOKUP && s->state != SMTP_DELIVER &&
+		    s->state != SMTP_AUTH_CHECK)
 			shut_down(s);
 	}
 	maybe_stop(gw);

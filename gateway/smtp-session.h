@@ -19,8 +19,7 @@
  * CHUNKING (BDAT), STARTTLS (RFC 3207: offered when a certificate is
  * loaded and TLS is not up yet; after it the session forgets everything,
  * as before EHLO, and nothing the client pipelined behind STARTTLS is
- * read). AUTH is not there yet; the fact SF_AUTH and the Received
- * protocol names are ready for it.
+ * read), AUTH PLAIN and LOGIN (RFC 4954, smtp-auth.c).
  *
  * struct gateway is the daemon's state, shared by every session (the
  * listener's ctx); main.c fills it in.
@@ -49,13 +48,22 @@ struct gateway {
 	unsigned max_sessions;		/* smtp_max_sessions */
 	size_t max_line;		/* smtp_max_line */
 	int tls;			/* a certificate is loaded */
+	int auth_plaintext_loopback;	/* auth_plaintext_loopback */
+	struct authlimit *authlimit;	/* failed AUTH throttling */
 	unsigned pending;		/* store requests in flight */
 	int stopping;			/* stop when nothing is left */
 	struct smtp_session *sessions;	/* every open session */
 	unsigned nsessions;
 };
 
+struct authlimit;
+
+/* smtp_handler serves smtp_listen (the MX: no relaying, AUTH changes
+ * nothing but the Received header); smtp_submission_handler serves
+ * submission_listen (RFC 6409: AUTH required before MAIL, the sender
+ * must be the user's own address, grants record 'local-auth'). */
 extern const struct conn_handler smtp_handler;
+extern const struct conn_handler smtp_submission_handler;
 
 /* The gateway was asked to stop: every session says "421 4.3.2" and
  * closes - a session waiting for the store first gives its answer, so a

@@ -9,11 +9,17 @@
  * away. Until TLS is up LOGIN and AUTHENTICATE are refused with
  * NO [PRIVACYREQUIRED] (CAPABILITY says LOGINDISABLED), unless the peer
  * is on loopback and auth_plaintext_loopback is set.
+ *
+ * Before the check lib/authlimit decides (per client address and per
+ * account, see authlimit.h): check now, check after a delay (a timer on
+ * the loop; the session waits as for a store job), or refuse at once with
+ * "NO [UNAVAILABLE]" while the address is locked out.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "authlimit.h"
 #include "errors.h"
 #include "imap-commands.h"
 #include "imap-util.h"
@@ -50,6 +56,12 @@ login_reply(struct imap_session *s, struct imap_job *j, int rc)
 	char safe[128];
 
 	log_safe(safe, sizeof(safe), l->user, strlen(l->user));
+	if (rc == 0)
+		authlimit_succeeded(s->d->authlimit, s->c->peer_ip, l->user,
+		    uv_now(s->d->loop));
+	else if (rc == CM_EAUTH)
+		authlimit_failed(s->d->authlimit, s->c->peer_ip, l->user,
+		    uv_now(s->d->loop));
 	if (rc == 0) {
 		s->user_id = l->id;
 		memcpy(s->user, l->user, sizeof(s->user));
@@ -74,11 +86,33 @@ login_reply(struct imap_session *s, struct imap_job *j, int rc)
 	imap_job_store_error(j, rc, "LOGIN");
 }
 
+/* The delay is over: check now (or, if the client left meanwhile, let
+ * the job machinery end the command without checking). */
+static void
+login_delayed(void *arg)
+{
+	struct login_job *l = arg;
+	struct imap_session *s = l->j.s;
+	struct conn *c = s->c;
+
+	if (conn_closing(c) || s->d->stopping) {
+		explicit_bzero(l->pass, sizeof(l->pass));
+		l->j.work = NULL;
+		imap_job_tagged(&l->j, "NO [UNAVAILABLE] Temporary"
+		    " authentication failure, try again later");
+		l->j.reply = NULL;
+	}
+	imap_job_start(s, &l->j);
+	conn_release(c);	/* the delay's reference */
+}
+
 static void
 start_login(struct imap_session *s, const char *tag, const char *user,
     size_t ulen, const char *pass, size_t plen)
 {
 	struct login_job *l;
+	char safe[128];
+	unsigned ms;
 
 	if (ulen == 0 || ulen >= sizeof(l->user) || plen >= sizeof(l->pass) ||
 	    memchr(user, '\0', ulen) != NULL ||
@@ -98,6 +132,30 @@ start_login(struct imap_session *s, const char *tag, const char *user,
 	l->j.refresh = 0;
 	memcpy(l->user, user, ulen);
 	memcpy(l->pass, pass, plen);
+	switch (authlimit_check(s->d->authlimit, s->c->peer_ip, l->user,
+	    uv_now(s->d->loop), &ms)) {
+	case AUTHLIMIT_REFUSE:
+		log_safe(safe, sizeof(safe), l->user, strlen(l->user));
+		log_info(s->c->id, "imap login refused reason=lockout user=%s",
+		    safe);
+		login_free(&l->j);
+		imap_send(s, "%s NO [UNAVAILABLE] Temporary authentication"
+		    " failure, try again later", tag);
+		return;
+	case AUTHLIMIT_DELAY:
+		/* wait as for a job: no input is read meanwhile */
+		s->job = &l->j;
+		conn_pause(s->c);
+		conn_hold(s->c);
+		log_info(s->c->id, "imap login delay=%ums", ms);
+		if (authlimit_wait(s->d->loop, ms, login_delayed, l) == 0)
+			return;
+		s->job = NULL;
+		conn_release(s->c);
+		break;
+	case AUTHLIMIT_OK:
+		break;
+	}
 	imap_job_start(s, &l->j);
 }
 

@@ -10,6 +10,7 @@
 
 struct store;
 struct imap_session;
+struct authlimit;
 
 struct imapd {
 	uv_loop_t *loop;
@@ -21,6 +22,7 @@ struct imapd {
 	int tls;		/* a certificate is loaded: STARTTLS */
 	int plaintext_loopback;	/* auth_plaintext_loopback */
 	char hostname[256];
+	struct authlimit *authlimit;	/* failed login throttling */
 };
 
 /* After login. Before it, imap_capabilities() (imap-session.c) says what

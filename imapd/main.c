@@ -26,6 +26,7 @@
 
 #include <uv.h>
 
+#include "authlimit.h"
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
@@ -81,6 +82,7 @@ main(int argc, char **argv)
 	uv_signal_t sigterm, sigint, sighup;
 	char err[512];
 	const char *imaps;
+	struct authlimit_conf alconf;
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-imapd");
@@ -91,6 +93,9 @@ main(int argc, char **argv)
 	/* APPEND stores through store_deliver() like delivered mail */
 	store_segment_min = (size_t)cfg_int(cfg, "segment_min_size");
 	snprintf(d.hostname, sizeof d.hostname, "%s", cfg_str(cfg, "hostname"));
+	authlimit_conf_from_cfg(&alconf, cfg);
+	if ((d.authlimit = authlimit_new(&alconf)) == NULL)
+		log_fatal("authlimit: out of memory");
 
 	d.plaintext_loopback = cfg_bool(cfg, "auth_plaintext_loopback");
 	/* the key is read while still privileged */

@@ -8,10 +8,12 @@ Fixture(srcdir, builddir).start():
   - a self-signed certificate for HOSTNAME (make_cert(): cert.pem, key.pem
     mode 0600, owned by the `capmail` user when run as root, so that a
     SIGHUP reload after the privilege drop can read it);
-  - tests/run/integ-PID/capmail.conf naming the database and four free
-    loopback ports: SMTP and IMAP (STARTTLS offered), submissions (SMTP
-    over implicit TLS) and imaps; auth_plaintext_loopback = yes so that
-    plain LOGIN over loopback works as before;
+  - tests/run/integ-PID/capmail.conf naming the database and five free
+    loopback ports: SMTP and IMAP (STARTTLS offered), submission (AUTH,
+    STARTTLS), submissions (submission over implicit TLS) and imaps;
+    auth_plaintext_loopback = yes so that plain LOGIN and AUTH over
+    loopback work; failed-login throttling out of the way (t_auth tests it
+    on private daemons);
   - the real capmail-gateway and capmail-imapd from the build tree, logging
     to gateway.log / imapd.log in that folder, started as the current user
     (as root they drop to the `capmail` system user, created when missing).
@@ -74,6 +76,7 @@ class Fixture:
         self.imaps_port = None
         self.cert = os.path.join(self.dir, 'cert.pem')
         self.key = os.path.join(self.dir, 'key.pem')
+        self.submission_port = None
         self.conninfo = None
 
     # ---- processes -------------------------------------------------------
@@ -130,11 +133,12 @@ class Fixture:
         self.conninfo = self.run([self.pgcluster, 'conninfo', self.pgdir,
                                   str(self.pgport)]).stdout.decode().strip()
         ports = []
-        while len(ports) < 4:
+        while len(ports) < 5:
             p = free_port()
             if p not in ports:
                 ports.append(p)
-        self.smtp_port, self.imap_port, self.smtps_port, self.imaps_port = ports
+        (self.smtp_port, self.imap_port, self.smtps_port, self.imaps_port,
+         self.submission_port) = ports
         self.make_cert(self.cert, self.key, HOSTNAME)
         with open(self.conf, 'w') as f:
             f.write('# written by tests/integration/capfix.py\n'
@@ -142,14 +146,20 @@ class Fixture:
                     'database = %s\n'
                     'smtp_listen = 127.0.0.1:%d\n'
                     'imap_listen = 127.0.0.1:%d\n'
+                    'submission_listen = 127.0.0.1:%d\n'
                     'submissions_listen = 127.0.0.1:%d\n'
                     'imaps_listen = 127.0.0.1:%d\n'
                     'tls_cert_file = %s\n'
                     'tls_key_file = %s\n'
                     'auth_plaintext_loopback = yes\n'
+                    # wrong passwords in many tests, all from 127.0.0.1:
+                    # throttling is tested on private daemons (t_auth)
+                    'auth_fail_limit = 1000\n'
+                    'auth_lockout_limit = 100000\n'
                     'log_level = debug\n'
                     % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port,
-                       self.smtps_port, self.imaps_port, self.cert, self.key))
+                       self.submission_port, self.smtps_port, self.imaps_port,
+                       self.cert, self.key))
         os.chmod(self.conf, 0o644)
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)

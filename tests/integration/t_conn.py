@@ -48,7 +48,8 @@ class Gateway:
         with open(fx.conf) as f:
             # the implicit TLS ports belong to the fixture's daemons
             lines = [l for l in f if not l.startswith(
-                (listen, tmo, 'submissions_listen', 'imaps_listen'))]
+                (listen, tmo, 'submission_listen', 'submissions_listen',
+                 'imaps_listen'))]
         lines.append('%s = 127.0.0.1:%d\n' % (listen, self.port))
         lines.append('%s = %d\n' % (tmo, timeout))
         lines.append(extra)

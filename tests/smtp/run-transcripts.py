@@ -31,7 +31,8 @@ checked in order.
   G: n        that message has exactly n grants (--db)
 
 Every reply is also checked for an enhanced status code (RFC 2034) that
-matches its class, except the greeting, the answers to HELO/EHLO and 354.
+matches its class, except the greeting, the answers to HELO/EHLO, 354 and
+the 334 AUTH challenges (RFC 4954: base64 text, no status code).
 
 In C:, R: and B: text, \\r \\n \\t \\\\ \\xHH are escapes and {X*N}
 stands for the string X repeated N times (for long lines and big data).
@@ -154,7 +155,7 @@ ENHANCED = re.compile(r'^(\d)\d\d[ -]([245])\.\d{1,3}\.\d{1,3}( |$)')
 
 def check_enhanced(got, state):
     """The RFC 2034 rule, as capmail applies it: every reply but the
-    greeting, HELO/EHLO answers and 354 has a code of its own class."""
+    greeting, HELO/EHLO answers, 354 and 334 has a code of its own class."""
     if state['replies'] == 0:
         state['replies'] += 1
         return None
@@ -164,7 +165,7 @@ def check_enhanced(got, state):
         if m.group(1) != m.group(2):
             return 'enhanced code class differs: "%s"' % got[0]
         return None
-    if got[0].startswith('354'):
+    if got[0].startswith('354') or got[0].startswith('334 '):
         return None
     if got[0][:3] == '250' and state['helo_owed'] > 0:
         state['helo_owed'] -= 1
