@@ -259,19 +259,21 @@ def test_curl_imaps(fx):
 
 
 def test_big_message_tls(fx):
-    """A 6 MB message in over implicit TLS (smtplib.SMTP_SSL), out over
-    IMAPS: many records, c->in filling up while ciphertext waits."""
+    """A 6 MB message in over implicit TLS (smtplib.SMTP_SSL: submission,
+    so AUTH first and alice's own address), out over IMAPS: many records,
+    c->in filling up while ciphertext waits."""
     import smtplib
     tag = 'big-tls-%d' % os.getpid()
     line = b'0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-' * 1 + b'\r\n'
-    body = (b'From: <sender@outside.example>\r\nTo: <alice@example.test>\r\n'
+    body = (b'From: <alice@example.test>\r\nTo: <alice@example.test>\r\n'
             b'Subject: big over TLS\r\nMessage-ID: <' + tag.encode() +
             b'@outside.example>\r\n\r\n' + line * (6 * 1024 * 1024 // len(line)))
     smtp = smtplib.SMTP_SSL('127.0.0.1', fx.smtps_port, timeout=120,
                             context=client_ctx(fx))
     try:
         smtp.ehlo('client.outside.example')
-        refused = smtp.sendmail('sender@outside.example', [ALICE], body)
+        smtp.login(ALICE, capfix.USERS[ALICE])
+        refused = smtp.sendmail(ALICE, [ALICE], body)
         expect(not refused, 'refused', repr(refused))
     finally:
         smtp.quit()
