@@ -12,6 +12,8 @@
   (behind the gateway's Received header, "with ESMTPA"), and the grant
   records grantor_auth 'local-auth' and the user as grantor;
 - the MX port: AUTH works on loopback but never opens relaying (554 5.7.1);
+- with auth_plaintext_loopback = no (a private gateway): no AUTH in
+  plaintext (538 5.7.11, not advertised), AUTH after STARTTLS;
 - password hashes imported from a Dovecot passwd-file ({SHA512-CRYPT},
   {BLF-CRYPT} made at test time with crypt(3)) log in over IMAP and SMTP;
   {PLAIN} is refused by capmailctl;
@@ -298,6 +300,46 @@ def test_mx_port(fx):
     d.close()
 
 
+def test_plaintext_needs_tls(fx):
+    """auth_plaintext_loopback = no: no AUTH in plaintext, even from
+    loopback (538 5.7.11); after STARTTLS it is offered and works."""
+    import ssl
+    port = capfix.free_port()
+    gw = t_conn.Gateway(fx, 'authtls', 120,
+                        'auth_plaintext_loopback = no\n'
+                        'submission_listen = 127.0.0.1:%d\n' % port)
+    try:
+        d = Dialog(port)
+        lines = d.cmd('EHLO client.example')
+        if any('AUTH' in l for l in lines) or '250-STARTTLS' not in lines:
+            raise AssertionError('plaintext EHLO: %r' % lines)
+        expect(d.last('AUTH PLAIN ' + plain(ALICE, PW[ALICE])),
+               '538 5.7.11 Encryption required for requested '
+               'authentication mechanism', 'AUTH without TLS')
+        expect(d.last('MAIL FROM:<%s>' % ALICE),
+               '530 5.7.0 Authentication required', 'MAIL without AUTH')
+        expect(d.last('STARTTLS'), '220 2.0.0 Ready to start TLS', 'STARTTLS')
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(fx.cert)
+        d.s = ctx.wrap_socket(d.s, server_hostname=capfix.HOSTNAME)
+        d.f = d.s.makefile('rb')
+        lines = d.cmd('EHLO client.example')
+        if '250-AUTH PLAIN LOGIN' not in lines:
+            raise AssertionError('EHLO inside TLS: %r' % lines)
+        expect(d.last('AUTH PLAIN ' + plain(ALICE, PW[ALICE])),
+               '235 2.7.0 Authentication successful', 'AUTH inside TLS')
+        expect(d.last('MAIL FROM:<%s>' % ALICE), '250 2.1.0 Ok', 'MAIL')
+        d.cmd('QUIT')
+        d.close()
+    finally:
+        status = gw.stop()
+    if status != 0:
+        raise AssertionError('private gateway exited %r' % status)
+    if t_conn.SANITIZER_RE.search(gw.text()):
+        raise AssertionError('sanitizer report:\n' + gw.tail(40))
+
+
 # ---- imported hashes ----------------------------------------------------
 
 def crypt_hash(pw, salt):
@@ -496,6 +538,8 @@ def cases(fx):
          lambda: test_submission_local_delivery(fx)),
         ('auth: AUTH on the MX port never opens relaying',
          lambda: test_mx_port(fx)),
+        ('auth: without auth_plaintext_loopback, AUTH only after STARTTLS (538 5.7.11 before)',
+         lambda: test_plaintext_needs_tls(fx)),
         ('auth: imported {SHA512-CRYPT} {BLF-CRYPT} {CRYPT} hashes log in; {PLAIN} refused',
          lambda: test_imported_hashes(fx)),
         ('auth: IMAP password guessing: delays, lockout, 127.0.0.2 still logs in',

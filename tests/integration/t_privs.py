@@ -55,7 +55,8 @@ class Daemon:
         with open(fx.conf) as f:
             # the implicit TLS ports belong to the fixture's daemons
             lines = [l for l in f if not l.startswith(
-                (listen, 'user', 'submissions_listen', 'imaps_listen'))]
+                (listen, 'user', 'submission_listen', 'submissions_listen',
+                 'imaps_listen'))]
         lines.append('%s = 127.0.0.1:%d\n' % (listen, self.port))
         lines.append('user = %s\n' % user)
         with open(self.conf, 'w') as f:
