@@ -63,6 +63,12 @@ static const struct cfg_param params[] = {
 	{ "tls_ciphers", CFG_STR, "HIGH:!aNULL:!MD5:!RC4:!3DES:!SHA1", 0, 0,
 	    NULL },
 	{ "auth_plaintext_loopback", CFG_BOOL, "no", 0, 0, NULL },
+	{ "relay_host", CFG_STR, "", 0, 0, NULL },
+	{ "outbound_retry_min", CFG_INT, "60", 1, 86400, NULL },
+	{ "outbound_retry_max", CFG_INT, "14400", 1, 604800, NULL },
+	{ "outbound_max_age", CFG_INT, "432000", 60, 2592000, NULL },
+	{ "outbound_poll", CFG_INT, "60", 1, 3600, NULL },
+	{ "outbound_timeout", CFG_INT, "300", 1, 3600, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 

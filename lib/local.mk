@@ -7,6 +7,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \
 	lib/daemon.c lib/daemon.h \
+	lib/dsn.c lib/dsn.h \
 	lib/errors.c lib/errors.h \
 	lib/hdrdecode.c lib/hdrdecode.h \
 	lib/imapstr.c lib/imapstr.h \
@@ -31,3 +32,9 @@ TESTS += tests/fuzz/replay-hdrdecode.sh
 tests_fuzz_fuzz_hdrdecode_SOURCES = tests/fuzz/fuzz-hdrdecode.c tests/fuzz/standalone.c
 tests_fuzz_fuzz_hdrdecode_LDADD = $(LIB_LDADD)
 EXTRA_DIST += tests/fuzz/replay-hdrdecode.sh tests/fuzz/seeds/hdrdecode
+
+check_PROGRAMS += tests/fuzz/fuzz-dsn
+TESTS += tests/fuzz/replay-dsn.sh
+tests_fuzz_fuzz_dsn_SOURCES = tests/fuzz/fuzz-dsn.c tests/fuzz/standalone.c
+tests_fuzz_fuzz_dsn_LDADD = $(LIB_LDADD)
+EXTRA_DIST += tests/fuzz/replay-dsn.sh tests/fuzz/seeds/dsn

@@ -1,6 +1,6 @@
 /*
  * Unit tests for lib/: buf, cfg, log_safe, conn_line's CRLF rules, sasl,
- * authlimit.
+ * authlimit, dsn (bounces).
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "conn.h"
+#include "dsn.h"
 #include "errors.h"
 #include "hdrdecode.h"
 #include "log.h"
@@ -417,6 +418,78 @@ test_authlimit(void)
 	CHECK(al == NULL);
 }
 
+static void
+test_dsn(void)
+{
+	static const char orig[] =
+	    "From: a@example.test\r\nSubject: hi\nX-Bare: cr\rhere\r\n"
+	    "\r\nbody is not included\r\n";
+	struct dsn_rcpt rc[2] = {
+		{ "x@remote.test", "5.1.1", "550 5.1.1 <x@remote.test>:\r\n no" },
+		{ "y@remote.test", "4.4.7", "" },
+	};
+	struct dsn_report r = {
+		.hostname = "mx.example.test", .relay = "relay.example.test",
+		.to = "a@example.test", .original = orig,
+		.original_len = sizeof orig - 1, .arrival = 86400,
+		.now = 86400 * 2, .unique = "7.1", .rcpts = rc, .nrcpts = 2,
+	};
+	char st[16];
+	struct buf b;
+
+	dsn_status(550, "5.1.1 <x>: no", st);
+	CHECK(strcmp(st, "5.1.1") == 0);
+	dsn_status(550, "5.7.123 x", st);
+	CHECK(strcmp(st, "5.7.123") == 0);
+	dsn_status(451, "4.3.0", st);
+	CHECK(strcmp(st, "4.3.0") == 0);
+	dsn_status(550, "4.3.0 class differs", st);
+	CHECK(strcmp(st, "5.0.0") == 0);
+	dsn_status(554, "5.1.1234 too long", st);
+	CHECK(strcmp(st, "5.0.0") == 0);
+	dsn_status(554, "5.1.1x", st);
+	CHECK(strcmp(st, "5.0.0") == 0);
+	dsn_status(421, "", st);
+	CHECK(strcmp(st, "4.0.0") == 0);
+	dsn_status(0, NULL, st);
+	CHECK(strcmp(st, "5.0.0") == 0);
+
+	buf_init(&b, 1 << 20);
+	CHECK(dsn_build(&r, &b) == 0);
+	CHECK(strstr(b.data, "From: Mail Delivery System "
+	    "<MAILER-DAEMON@mx.example.test>\r\nTo: <a@example.test>\r\n") ==
+	    b.data);
+	CHECK(strstr(b.data, "\r\nAuto-Submitted: auto-replied\r\n") != NULL);
+	CHECK(strstr(b.data, "\r\nContent-Type: multipart/report; "
+	    "report-type=delivery-status;\r\n\tboundary=\"7.1/mx.example.test\"\r\n")
+	    != NULL);
+	CHECK(strstr(b.data, "\r\nDate: Sat, 03 Jan 1970 00:00:00 +0000\r\n")
+	    != NULL);
+	CHECK(strstr(b.data, "\r\nArrival-Date: Fri, 02 Jan 1970 00:00:00 +0000"
+	    "\r\n") != NULL);
+	CHECK(strstr(b.data, "\r\nFinal-Recipient: rfc822; x@remote.test\r\n"
+	    "Action: failed\r\nStatus: 5.1.1\r\n"
+	    "Remote-MTA: dns; relay.example.test\r\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 <x@remote.test>:   no\r\n")
+	    != NULL);
+	CHECK(strstr(b.data, "\r\nFinal-Recipient: rfc822; y@remote.test\r\n"
+	    "Action: failed\r\nStatus: 4.4.7\r\n"
+	    "Remote-MTA: dns; relay.example.test\r\nLast-Attempt-Date: ")
+	    != NULL);
+	/* the header only, every line ending in CRLF */
+	CHECK(strstr(b.data, "Content-Type: text/rfc822-headers\r\n\r\n"
+	    "From: a@example.test\r\nSubject: hi\r\nX-Bare: cr here\r\n"
+	    "\r\n--7.1/mx.example.test--\r\n") != NULL);
+	CHECK(strstr(b.data, "body is not included") == NULL);
+	for (size_t i = 0; i < b.len; i++)
+		if (b.data[i] == '\n')
+			CHECK(i > 0 && b.data[i - 1] == '\r');
+	/* nothing to report */
+	r.nrcpts = 0;
+	CHECK(dsn_build(&r, &b) == CM_EINVAL);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -430,6 +503,7 @@ main(void)
 	test_bodytext();
 	test_sasl();
 	test_authlimit();
+	test_dsn();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;
