@@ -349,6 +349,28 @@ out:
 	return rc;
 }
 
+int store_outbound_next_due(struct store_conn *db, long *secs_r)
+{
+	PGresult *res = NULL;
+	int64_t v;
+	int rc;
+
+	/* NULL when nothing is queued (greatest() would skip the NULL) */
+	rc = store_exec(db, "SELECT ceil(extract(epoch FROM"
+	    " min(next_attempt) - now()))::bigint FROM outbound"
+	    " WHERE state = 'queued'", 0, NULL, &res);
+	if (rc != 0)
+		return rc;
+	if (PQgetisnull(res, 0, 0))
+		*secs_r = -1;
+	else if (store_col_i64(res, 0, 0, &v) == 0)
+		*secs_r = v < 0 ? 0 : v > 86400 * 365 ? 86400 * 365 : (long)v;
+	else
+		rc = CM_EDB;
+	PQclear(res);
+	return rc;
+}
+
 int store_outbound_listen(struct store_conn *db)
 {
 	return store_exec(db, "LISTEN " STORE_OUTBOUND_NOTIFY, 0, NULL, NULL);

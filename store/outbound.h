@@ -45,6 +45,10 @@
 
 #define STORE_OUTBOUND_NOTIFY "capmail_outbound"	/* NOTIFY channel */
 
+/* The connection's last database error, one line, for logs (declared in
+ * store-int.h for the store itself). */
+const char *store_errmsg(const struct store_conn *db);
+
 /* Check an envelope address for the queue: 1..STORE_ADDRESS_MAX bytes,
  * printable ASCII or UTF-8, no space, no control byte, no <>. 0 or
  * CM_EINVAL. (mail_from may also be "".) */
@@ -99,6 +103,10 @@ struct store_outbound_result {
 int store_outbound_finish(struct store_conn *db, int64_t item_id,
     const struct store_outbound_result *res, size_t n, time_t next_attempt,
     struct store_delivery *bounce);
+
+/* Seconds until the next queued item is due (0 when one is due now) in
+ * *secs_r, or -1 when nothing is queued. */
+int store_outbound_next_due(struct store_conn *db, long *secs_r);
 
 /* LISTEN on STORE_OUTBOUND_NOTIFY (again after a lost connection). */
 int store_outbound_listen(struct store_conn *db);

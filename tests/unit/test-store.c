@@ -1083,6 +1083,12 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	char err[256];
 
 	/* the message is stored once, granted to bob, queued for x and y */
+	{
+		long due = 0;
+
+		CHECK_RC(store_outbound_next_due(db, &due), 0);
+		CHECK(due == -1);
+	}
 	grants0 = count(db, "grants");
 	CHECK_RC(store_deliver(db, &d), 0);
 	item1 = d.outbound_id_r;
@@ -1093,6 +1099,12 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	    " outbound_id = $1::bigint AND state = 'queued'", item1) == 2);
 	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint"
 	    " AND message_id IS NOT NULL AND owner IS NOT NULL", item1) == 1);
+	{
+		long due = -5;
+
+		CHECK_RC(store_outbound_next_due(db, &due), 0);
+		CHECK(due == 0);
+	}
 
 	/* no local recipient, null sender, no owner: no grant at all */
 	d.rcpts = NULL;
@@ -1185,6 +1197,12 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	store_outbound_items_free(&it, n);
 	CHECK(ob_q(db, "SELECT attempts FROM outbound WHERE id = $1::bigint",
 	    item1) == 1);
+	{
+		long due = -5;	/* item1 in an hour, item2 leased 600 s */
+
+		CHECK_RC(store_outbound_next_due(db, &due), 0);
+		CHECK(due >= 590 && due <= 600);
+	}
 	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint"
 	    " AND state = 'queued' AND next_attempt > now() + interval '50 min'",
 	    item1) == 1);
