@@ -66,6 +66,7 @@ class Fixture:
         self.gateway = os.path.join(self.builddir, 'gateway', 'capmail-gateway')
         self.imapd = os.path.join(self.builddir, 'imapd', 'capmail-imapd')
         self.capmailctl = os.path.join(self.builddir, 'store', 'capmailctl')
+        self.outbound = os.path.join(self.builddir, 'outbound', 'capmail-outbound')
         self.conf = os.path.join(self.dir, 'capmail.conf')
         self.procs = {}
         self.logs = {}
@@ -115,7 +116,7 @@ class Fixture:
         self.run([self.pgcluster, 'stop', self.pgdir])
 
     def start(self):
-        for b in (self.gateway, self.imapd, self.capmailctl):
+        for b in (self.gateway, self.imapd, self.capmailctl, self.outbound):
             if not os.access(b, os.X_OK):
                 raise FixtureError('%s is not built' % b)
         if os.path.exists(self.dir):
