@@ -80,9 +80,12 @@ class Proc:
 
 def write_conf(fx, name, lines):
     path = os.path.join(fx.dir, 'capmail-outbound-%s.conf' % name)
+    mine = {l2.split('=')[0].strip() for l2 in lines}
     with open(fx.conf) as f:
-        base = [l for l in f if l.split('=')[0].strip() not in
-                {l2.split('=')[0].strip() for l2 in lines}]
+        # no listener of the fixture's (their ports are taken): only the
+        # ones given here
+        base = [l for l in f if l.split('=')[0].strip() not in mine
+                and not l.split('=')[0].strip().endswith('_listen')]
     with open(path, 'w') as f:
         f.writelines(base + lines)
     os.chmod(path, 0o644)
