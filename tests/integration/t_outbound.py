@@ -11,6 +11,9 @@ minutes; every wait polls the database with a generous deadline.
 - relay down: the item stays queued with attempts = 1 and a later
   next_attempt and the connection error recorded, then is delivered once
   the relay is back;
+- the relay answers 451 (its database refuses connections): the item
+  stays queued with the relay's 451 4.3.0 reply recorded and is delivered
+  once the relay's database is back;
 - partial failure: of two recipients, the unknown one gets 550 5.1.1, the
   other is delivered; a bounce (multipart/report, RFC 3464) lands in the
   sender's INBOX naming the recipient, Status 5.1.1, the relay's reply and
@@ -248,6 +251,28 @@ def test_relay_down(env):
     check_arrived(env, subject, msg)
 
 
+def test_relay_451(env):
+    fx = env.fx
+    subject = 'outbound 451 %d' % os.getpid()
+    msg = message(subject)
+    # the relay's database goes away: its RCPT lookups answer 451 4.3.0
+    fx.sql('ALTER DATABASE capmail_remote ALLOW_CONNECTIONS false')
+    fx.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+           " WHERE datname = 'capmail_remote'")
+    try:
+        item = env.queue(ALICE, [DAVE], msg)
+        env.wait_item(item, "attempts >= 2", 'two attempts')
+        row = fx.sql("SELECT o.state, r.state, r.last_error FROM outbound o"
+                     " JOIN outbound_rcpts r ON r.outbound_id = o.id WHERE o.id = %d" % item)[0]
+        if row[:2] != ['queued', 'queued'] or \
+                not row[2].startswith('451 4.3.0 <dave@remote.test>: '):
+            raise AssertionError('after 451 replies: %r' % row)
+    finally:
+        fx.sql('ALTER DATABASE capmail_remote ALLOW_CONNECTIONS true')
+    env.wait_item(item, "state = 'sent'", 'state sent after the relay recovered')
+    check_arrived(env, subject, msg)
+
+
 def test_partial_bounce(env):
     fx = env.fx
     subject = 'outbound partial %d' % os.getpid()
@@ -390,6 +415,8 @@ def cases(fx):
              run(test_delivered)),
             ('outbound: relay down: queued, attempts 1, later next_attempt; sent when back',
              run(test_relay_down)),
+            ('outbound: the relay answers 451: still queued with its reply; sent later',
+             run(test_relay_451)),
             ('outbound: 550 for one of two recipients: the other sent, bounce (5.1.1) '
              'to the sender', run(test_partial_bounce)),
             ('outbound: a null-sender item that fails is not bounced',
