@@ -69,6 +69,7 @@ static const struct cfg_param params[] = {
 	{ "outbound_max_age", CFG_INT, "432000", 60, 2592000, NULL },
 	{ "outbound_poll", CFG_INT, "60", 1, 3600, NULL },
 	{ "outbound_timeout", CFG_INT, "300", 1, 3600, NULL },
+	{ "outbound_keep", CFG_INT, "604800", 0, 31536000, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 

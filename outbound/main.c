@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 	snd.max_age = (long)cfg_int(cfg, "outbound_max_age");
 	snd.poll = (long)cfg_int(cfg, "outbound_poll");
 	snd.timeout = (long)cfg_int(cfg, "outbound_timeout");
+	snd.keep = (long)cfg_int(cfg, "outbound_keep");
 	if (snd.relay_spec[0] != '\0' &&
 	    relay_parse(snd.relay_spec, snd.relay_host,
 	    sizeof snd.relay_host, &snd.relay_port) != 0)

@@ -21,6 +21,7 @@
 
 #define MESSAGE_MAX (1u << 30)
 #define DB_RETRY_S 5		/* after a database error */
+#define PURGE_EVERY_S 3600	/* finished items are deleted this often */
 
 static long lease_of(const struct sender *s)
 {
@@ -196,6 +197,7 @@ static void run(void *arg)
 	struct sender *s = arg;
 	struct store_conn *db = NULL, *ldb = NULL;
 	int listening = 0, said_idle = 0;
+	time_t last_purge = 0;
 	char err[256];
 
 	while (!atomic_load(&s->stop)) {
@@ -231,6 +233,16 @@ static void run(void *arg)
 				store_outbound_items_free(&it, n);
 				continue;
 			}
+		}
+		if (time(NULL) - last_purge >= PURGE_EVERY_S) {
+			last_purge = time(NULL);
+			rc = store_outbound_purge(db, s->keep);
+			if (rc > 0)
+				log_info(NULL, "outbound purged items=%d"
+				    " older_than=%lds", rc, s->keep);
+			else if (rc < 0)
+				log_warn(NULL, "outbound purge: %s: %s",
+				    cm_strerror(rc), store_errmsg(db));
 		}
 		rc = store_outbound_next_due(db, &due);
 		if (rc != 0) {

@@ -12,6 +12,10 @@
  *   the owner's INBOX, stored in the transaction that records the
  *   failure; a null-sender item is never bounced.
  *
+ * Once an hour it deletes the items finished more than outbound_keep
+ * seconds ago (store_outbound_purge), with their messages when nothing
+ * else refers to them.
+ *
  * When nothing is due it sleeps until the next item is due, at most
  * outbound_poll seconds, waking at once on a NOTIFY capmail_outbound (a
  * new item, capmailctl queue flush) and on sender_stop(). Everything it
@@ -36,7 +40,7 @@ struct sender {
 	const char *relay_spec;		/* "" = none: mail waits */
 	char relay_host[RELAY_HOST_MAX];
 	uint16_t relay_port;
-	long retry_min, retry_max, max_age, poll, timeout;
+	long retry_min, retry_max, max_age, poll, timeout, keep;
 
 	/* state */
 	uv_thread_t thread;

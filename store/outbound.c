@@ -631,6 +631,55 @@ out:
 	return rc;
 }
 
+int store_outbound_purge(struct store_conn *db, long keep_seconds)
+{
+	char kbuf[STORE_I64_STRLEN];
+	const char *v[1];
+	PGresult *res = NULL;
+	struct buf ids;
+	int rc, n = 0;
+
+	buf_init(&ids, SIZE_MAX / 2);
+	v[0] = store_i64_str(kbuf, keep_seconds);
+	rc = store_begin(db);
+	if (rc != 0)
+		goto out;
+	rc = store_exec(db, "DELETE FROM outbound o WHERE o.state <> 'queued'"
+	    " AND coalesce((SELECT max(r.updated) FROM outbound_rcpts r"
+	    "  WHERE r.outbound_id = o.id), o.created)"
+	    "  < now() - make_interval(secs => $1::bigint)"
+	    " RETURNING o.message_id", 1, v, &res);
+	if (rc != 0)
+		goto out;
+	n = PQntuples(res);
+	rc = buf_addc(&ids, '{');
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = buf_printf(&ids, "%s%s", i > 0 ? "," : "",
+		    PQgetvalue(res, i, 0));
+	if (rc == 0)
+		rc = buf_addc(&ids, '}');
+	/* a second statement: it sees the items just deleted as gone */
+	if (rc == 0 && n > 0) {
+		v[0] = ids.data;
+		rc = store_exec(db, "DELETE FROM messages m"
+		    " WHERE m.id = ANY ($1::bigint[])"
+		    " AND NOT EXISTS (SELECT 1 FROM grants g"
+		    "  WHERE g.message_id = m.id)"
+		    " AND NOT EXISTS (SELECT 1 FROM outbound o"
+		    "  WHERE o.message_id = m.id)", 1, v, NULL);
+	}
+	if (rc == 0)
+		rc = store_commit(db);
+out:
+	PQclear(res);
+	buf_free(&ids);
+	if (rc != 0) {
+		store_rollback(db);
+		return rc;
+	}
+	return n;
+}
+
 long store_outbound_delay(int attempts, long retry_min, long retry_max)
 {
 	static const long factor[] = { 1, 5, 15, 30, 60, 120, 240 };

@@ -148,6 +148,11 @@ int store_outbound_flush(struct store_conn *db, int64_t id);
  * message. 0, CM_ENOTFOUND or an error. */
 int store_outbound_delete(struct store_conn *db, int64_t id);
 
+/* Delete items finished (sent or failed) more than keep_seconds ago, and
+ * their messages when nothing else refers to them. Returns the number of
+ * items deleted, or a negative error. */
+int store_outbound_purge(struct store_conn *db, long keep_seconds);
+
 /* Retry schedule: the delay before attempt number attempts + 1, after
  * `attempts` failed ones (>= 1): retry_min times 1, 5, 15, 30, 60, 120,
  * 240 ..., at most retry_max seconds. */

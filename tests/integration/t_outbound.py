@@ -21,7 +21,9 @@ minutes; every wait polls the database with a generous deadline.
 - a null-sender item that fails is not bounced;
 - an item older than outbound_max_age that fails again is given up with
   a bounce of Status 4.4.7;
-- relay_host empty: items stay queued with a log line;
+- relay_host empty: items stay queued with a log line; with
+  outbound_keep = 0 the finished items are purged at start, with their
+  messages (those that have no grant);
 - capmail-outbound's log has no sanitizer report and it exits 0 on
   SIGTERM.
 """
@@ -372,8 +374,23 @@ def test_no_relay(env):
     st = env.sender.stop()
     if st != 0:
         raise AssertionError('capmail-outbound exit %r after SIGTERM:\n%s' % (st, env.sender.tail()))
-    idle = Proc(fx, 'norelay', fx.outbound, write_conf(fx, 'norelay', ['relay_host = \n']))
+    finished = int(fx.sql1("SELECT count(*) FROM outbound WHERE state <> 'queued'"))
+    idle = Proc(fx, 'norelay', fx.outbound, write_conf(fx, 'norelay', [
+        'relay_host = \n', 'outbound_keep = 0\n']))
     try:
+        end = time.time() + 30
+        while b'outbound purged items=%d older_than=0s' % finished not in idle.text():
+            if time.time() > end:
+                raise AssertionError('no purge of %d finished items:\n%s'
+                                     % (finished, idle.tail()))
+            time.sleep(0.2)
+        left = fx.sql("SELECT (SELECT count(*) FROM outbound WHERE state <> 'queued'),"
+                      " (SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1"
+                      "  FROM grants g WHERE g.message_id = m.id) AND NOT EXISTS"
+                      "  (SELECT 1 FROM outbound o WHERE o.message_id = m.id))")
+        if left != [['0', '0']]:
+            raise AssertionError('after the purge (finished items, orphan messages): %r'
+                                 % left)
         subject = 'outbound norelay %d' % os.getpid()
         item = env.queue(ALICE, [DAVE], message(subject))
         end = time.time() + 30
@@ -423,7 +440,7 @@ def cases(fx):
              run(test_null_sender_no_bounce)),
             ('outbound: past outbound_max_age: given up, bounce with 4.4.7',
              run(test_expired)),
-            ('outbound: relay_host empty: mail stays queued with a log line',
+            ('outbound: relay_host empty: mail stays queued with a log line; purge',
              run(test_no_relay)),
             ('outbound: sender and relay exit 0 on SIGTERM, logs clean',
              run(test_clean))]

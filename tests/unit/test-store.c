@@ -1291,6 +1291,45 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	    msg1) == 1);
 	CHECK(count(db, "outbound_rcpts") == 0);
 
+	/* purge: finished items older than the time kept, and their
+	 * messages when only queued */
+	d.rcpts = NULL;
+	d.nrcpts = 0;
+	d.mail_from = "";
+	d.outbound_rcpts = ext;
+	d.noutbound = 1;
+	d.outbound_owner = 0;
+	CHECK_RC(store_deliver(db, &d), 0);
+	item2 = d.outbound_id_r;
+	msg2 = d.message_id_r;
+	CHECK_RC(store_outbound_purge(db, 3600), 0);	/* still queued */
+	CHECK_RC(store_outbound_claim(db, 600, 10, &it, &n), 0);
+	CHECK(n == 1 && it[0].id == item2);
+	if (n == 1 && it[0].nrcpts == 1) {
+		struct store_outbound_result r = { it[0].rcpt_ids[0],
+		    STORE_OUTBOUND_SENT, "250 ok" };
+
+		CHECK_RC(store_outbound_finish(db, item2, &r, 1, time(NULL),
+		    NULL), 0);
+	}
+	store_outbound_items_free(&it, n);
+	CHECK_RC(store_outbound_purge(db, 3600), 0);	/* just now */
+	CHECK(ob_q(db, "SELECT count(*) FROM outbound WHERE id = $1::bigint",
+	    item2) == 1);
+	{
+		char b1[STORE_I64_STRLEN];
+		const char *p[1] = { store_i64_str(b1, item2) };
+
+		CHECK_RC(store_exec(db, "UPDATE outbound_rcpts SET updated ="
+		    " updated - interval '2 hours' WHERE outbound_id = $1::bigint",
+		    1, p, NULL), 0);
+	}
+	CHECK_RC(store_outbound_purge(db, 3600), 1);
+	CHECK(ob_q(db, "SELECT count(*) FROM messages WHERE id = $1::bigint",
+	    msg2) == 0);
+	CHECK(count(db, "outbound") == 0);
+	CHECK_RC(store_outbound_purge(db, 0), 0);
+
 	/* the retry schedule */
 	CHECK(store_outbound_delay(1, 60, 14400) == 60);
 	CHECK(store_outbound_delay(2, 60, 14400) == 300);
