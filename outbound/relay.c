@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libetpan/libetpan.h>
 
@@ -55,6 +56,18 @@ int relay_parse(const char *spec, char *host, size_t hostsz,
 	host[hlen] = '\0';
 	*port_r = (uint16_t)port;
 	return 0;
+}
+
+/* 1 when gethostname() gives a name with a dot (what libetpan sends in
+ * EHLO), else 0. */
+static int fqdn_host(void)
+{
+	char h[256];
+
+	if (gethostname(h, sizeof h) != 0)
+		return 0;
+	h[sizeof h - 1] = '\0';
+	return strchr(h, '.') != NULL && h[strlen(h) - 1] != '.';
 }
 
 /* The relay's last reply as one printable line "CODE text". */
@@ -118,7 +131,7 @@ void relay_send(const char *host, uint16_t port, time_t timeout,
 	mailsmtp *smtp;
 	int *accepted = NULL;
 	size_t naccepted = 0;
-	int rc;
+	int rc, useip;
 
 	memset(&r, 0, sizeof r);
 	r.outcome = RELAY_RETRY;
@@ -143,11 +156,15 @@ void relay_send(const char *host, uint16_t port, time_t timeout,
 		set_all(res, n, NULL, &r);
 		goto out;
 	}
+	/* libetpan greets with gethostname(); a name without a dot is no
+	 * valid EHLO argument (strict relays refuse it): then the address
+	 * literal of our end of the connection, "[192.0.2.1]" */
+	useip = fqdn_host() ? 0 : 1;
 	smtp->response_code = 0;
-	rc = mailesmtp_ehlo(smtp);
+	rc = mailesmtp_ehlo_with_ip(smtp, useip);
 	if (rc == MAILSMTP_ERROR_NOT_IMPLEMENTED) {
 		smtp->response_code = 0;
-		rc = mailsmtp_helo(smtp);
+		rc = mailsmtp_helo_with_ip(smtp, useip);
 	}
 	if (judge(smtp, rc, &r, "EHLO") != RELAY_SENT) {
 		r.outcome = RELAY_RETRY;

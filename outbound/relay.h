@@ -1,6 +1,8 @@
 /*
  * relay: one SMTP transaction to the relay host with libetpan's SMTP
- * client (mailsmtp): connect, EHLO (HELO when EHLO is refused), MAIL FROM,
+ * client (mailsmtp): connect, EHLO (HELO when EHLO is refused; the
+ * machine's name when it has a dot, else the address literal of our end
+ * of the connection), MAIL FROM,
  * one RCPT per recipient, DATA. Blocking, with a timeout per command: run
  * it on the sender's worker thread, never on an event loop.
  *
