@@ -79,6 +79,9 @@ main(int argc, char **argv)
 	gw.max_sessions = (unsigned)cfg_int(cfg, "smtp_max_sessions");
 	gw.max_line = (size_t)cfg_int(cfg, "smtp_max_line");
 	gw.auth_plaintext_loopback = cfg_bool(cfg, "auth_plaintext_loopback");
+	/* submission queues external recipients for capmail-outbound only
+	 * when it has somewhere to send them */
+	gw.relay = cfg_str(cfg, "relay_host")[0] != '\0';
 	authlimit_conf_from_cfg(&alconf, cfg);
 	if ((gw.authlimit = authlimit_new(&alconf)) == NULL)
 		log_fatal("authlimit: out of memory");

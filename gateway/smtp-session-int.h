@@ -54,6 +54,10 @@ struct smtp_tx {
 	size_t naccepted;		/* RCPTs answered 250, duplicates
 					 * too: what the limit counts */
 	char first_rcpt[SMTP_ADDR_SIZE];
+	/* submission: external recipients, queued with the message */
+	char (*ext)[SMTP_ADDR_SIZE];	/* max_recipients slots, lazily */
+	const char **extp;		/* pointers into ext, for the store */
+	size_t next;
 	struct buf msg;			/* Received + message */
 	struct smtp_data data;
 };

@@ -28,6 +28,7 @@
 #include "smtp-received.h"
 #include "smtp-session.h"
 #include "smtp-session-int.h"
+#include "outbound.h"
 
 static const char *const state_names[SMTP_NSTATES] = {
 	"connected", "helo", "mail", "rcpt", "rcpt-lookup", "body",
@@ -96,6 +97,8 @@ smtp_tx_reset(struct smtp_session *s)
 	struct smtp_tx *tx = &s->tx;
 
 	free(tx->rcpts);
+	free(tx->ext);
+	free(tx->extp);
 	buf_free(&tx->msg);
 	memset(tx, 0, sizeof *tx);
 }
@@ -474,6 +477,38 @@ smtp_store_finished(struct smtp_session *s)
 	maybe_stop(gw);
 }
 
+/* Submission: remember an external recipient for the outbound queue
+ * (case-insensitive duplicates once). 0, CM_EINVAL (an address the queue
+ * does not take) or CM_ENOMEM. */
+static int
+add_external(struct smtp_session *s, const char *addr, int *dup_r)
+{
+	struct smtp_tx *tx = &s->tx;
+	size_t max = s->gw->max_recipients;
+
+	*dup_r = 0;
+	if (store_outbound_address_ok(addr) < 0)
+		return CM_EINVAL;
+	if (tx->ext == NULL) {
+		tx->ext = calloc(max, sizeof *tx->ext);
+		tx->extp = calloc(max, sizeof *tx->extp);
+		if (tx->ext == NULL || tx->extp == NULL)
+			return CM_ENOMEM;
+	}
+	for (size_t i = 0; i < tx->next; i++)
+		if (strcasecmp(tx->ext[i], addr) == 0)
+			*dup_r = 1;
+	if (!*dup_r) {
+		if (tx->nrcpts + tx->next == 0)
+			memcpy(tx->first_rcpt, addr, sizeof tx->first_rcpt);
+		memcpy(tx->ext[tx->next], addr, sizeof tx->ext[0]);
+		tx->extp[tx->next] = tx->ext[tx->next];
+		tx->next++;
+	}
+	tx->naccepted++;
+	return 0;
+}
+
 static void
 rcpt_done(void *arg, int rc)
 {
@@ -481,13 +516,17 @@ rcpt_done(void *arg, int rc)
 	struct smtp_lookup *q = &s->lookup;
 	char tmp[SMTP_ADDR_SIZE + 8];
 	const char *a = safe(tmp, sizeof tmp, q->addr, strlen(q->addr));
-	int dup = 0;
+	int dup = 0, queue = 0;
 
 	if (conn_closing(s->c)) {
 		smtp_store_finished(s);
 		return;
 	}
 	s->tx.rcpt_tried = 1;
+	if (rc == 0 && q->relay && s->submission && s->gw->relay) {
+		if ((rc = add_external(s, q->addr, &dup)) == 0)
+			queue = 1;
+	}
 	if (rc == 0 && !q->relay) {
 		for (size_t i = 0; i < s->tx.nrcpts; i++)
 			if (s->tx.rcpts[i] == q->id)
@@ -500,9 +539,19 @@ rcpt_done(void *arg, int rc)
 		}
 		s->tx.naccepted++;
 	}
-	smtp_set_state(s, s->tx.nrcpts > 0 ? SMTP_RCPT : SMTP_MAIL);
-	if (rc == 0 && q->relay && s->submission) {
-		/* no outbound queue to hand it to (yet) */
+	smtp_set_state(s, s->tx.nrcpts + s->tx.next > 0 ? SMTP_RCPT :
+	    SMTP_MAIL);
+	if (queue) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=ok relay=queue%s",
+		    a, dup ? " duplicate=1" : "");
+		smtp_reply(s, "250 2.1.5 Ok");
+	} else if (rc == CM_EINVAL) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=553 "
+		    "reason=address", a);
+		smtp_reply(s, "553 5.1.3 <%s>: Recipient address not "
+		    "deliverable from here", a);
+	} else if (rc == 0 && q->relay && s->submission) {
+		/* no relay_host: nothing would send it */
 		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=550 "
 		    "reason=relay-not-configured", a);
 		smtp_reply(s, "550 5.7.1 <%s>: relaying not configured", a);
@@ -578,8 +627,10 @@ deliver_done(void *arg, int rc)
 
 	if (rc == 0) {
 		log_info(s->c->id, "smtp delivered id=%s message=%" PRId64
-		    " size=%zu nrcpt=%zu from=<%s>", s->tx.id,
+		    " size=%zu nrcpt=%zu queued=%zu outbound=%" PRId64
+		    " from=<%s>", s->tx.id,
 		    s->deliv.message_id_r, s->deliv.len, s->tx.nrcpts,
+		    s->tx.next, s->deliv.outbound_id_r,
 		    safe(tmp, sizeof tmp, s->tx.from, strlen(s->tx.from)));
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->tx.id);
 	} else {
@@ -607,7 +658,7 @@ prepend_received(struct smtp_session *s)
 		.proto = smtp_received_proto(s->facts & SF_EHLO,
 		    s->facts & SF_TLS, s->facts & SF_AUTH, tx->utf8),
 		.id = tx->id,
-		.rcpt = tx->nrcpts == 1 ? tx->first_rcpt : NULL,
+		.rcpt = tx->nrcpts + tx->next == 1 ? tx->first_rcpt : NULL,
 		.when = time(NULL),
 	};
 	struct buf hdr;
@@ -660,6 +711,9 @@ message_end(struct smtp_session *s)
 	}
 	s->deliv.rcpts = tx->rcpts;
 	s->deliv.nrcpts = tx->nrcpts;
+	s->deliv.outbound_rcpts = tx->extp;
+	s->deliv.noutbound = tx->next;
+	s->deliv.outbound_owner = s->auth_id;
 	s->deliv.mailbox = "INBOX";
 	s->deliv.grant_state = "active";
 	s->deliv.flags = "";
@@ -740,8 +794,8 @@ chunk_end(struct smtp_session *s)
 	if (s->chunk_error != NULL) {
 		const char *reply = s->chunk_error;
 		s->chunk_error = NULL;
-		smtp_set_state(s, tx->nrcpts > 0 ? SMTP_RCPT : tx->rcpts != NULL
-		    ? SMTP_MAIL : smtp_idle_state(s));
+		smtp_set_state(s, tx->nrcpts + tx->next > 0 ? SMTP_RCPT :
+		    tx->rcpts != NULL ? SMTP_MAIL : smtp_idle_state(s));
 		smtp_reply(s, "%s", reply);
 		return;
 	}

@@ -50,6 +50,8 @@ struct gateway {
 	int tls;			/* a certificate is loaded */
 	int auth_plaintext_loopback;	/* auth_plaintext_loopback */
 	struct authlimit *authlimit;	/* failed AUTH throttling */
+	int relay;			/* relay_host set: submission queues
+					 * external recipients */
 	unsigned pending;		/* store requests in flight */
 	int stopping;			/* stop when nothing is left */
 	struct smtp_session *sessions;	/* every open session */
@@ -61,7 +63,8 @@ struct authlimit;
 /* smtp_handler serves smtp_listen (the MX: no relaying, AUTH changes
  * nothing but the Received header); smtp_submission_handler serves
  * submission_listen (RFC 6409: AUTH required before MAIL, the sender
- * must be the user's own address, grants record 'local-auth'). */
+ * must be the user's own address, grants record 'local-auth', external
+ * recipients are queued with the message when relay_host is set). */
 extern const struct conn_handler smtp_handler;
 extern const struct conn_handler smtp_submission_handler;
 

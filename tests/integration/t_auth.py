@@ -7,7 +7,9 @@
   LOGIN; smtplib's login();
 - submission rules: MAIL before AUTH is 530 5.7.0, a MAIL FROM that is not
   the user's own address (or <>) is 553 5.7.1, an external recipient is
-  550 5.7.1 while no outbound relay is configured;
+  550 5.7.1 while no relay_host is configured; with relay_host (a private
+  gateway) external recipients are queued in the transaction that stores
+  the message and grants the local ones;
 - local delivery through submission: fetched back over IMAP byte for byte
   (behind the gateway's Received header, "with ESMTPA"), and the grant
   records grantor_auth 'local-auth' and the user as grantor;
@@ -286,6 +288,67 @@ def test_submission_local_delivery(fx):
     expect(n, '1', 'messages stored')
 
 
+def test_submission_external(fx):
+    """With relay_host set, external recipients of submission are queued
+    for capmail-outbound in the transaction that grants the local ones:
+    the message is stored once, the queue item refers to it."""
+    port = capfix.free_port()
+    gw = t_conn.Gateway(fx, 'subrelay', 120,
+                        'relay_host = 127.0.0.1:9\n'
+                        'submission_listen = 127.0.0.1:%d\n' % port)
+    tag = 'sub-relay-%d' % os.getpid()
+    try:
+        for only_external in (False, True):
+            subject = '%s-%d' % (tag, only_external)
+            d = Dialog(port)
+            d.cmd('EHLO client.example')
+            d.cmd('AUTH PLAIN ' + plain(ALICE, PW[ALICE]))
+            expect(d.last('MAIL FROM:<%s>' % ALICE), '250 2.1.0 Ok', 'MAIL')
+            if not only_external:
+                expect(d.last('RCPT TO:<%s>' % BOB), '250 2.1.5 Ok', 'local')
+            expect(d.last('RCPT TO:<friend@outside.example>'),
+                   '250 2.1.5 Ok', 'external')
+            expect(d.last('RCPT TO:<Friend@outside.example>'),
+                   '250 2.1.5 Ok', 'external, again')
+            expect(d.last('RCPT TO:<other@far.example>'), '250 2.1.5 Ok',
+                   'second external')
+            expect(d.last('DATA'), '354 End data with <CR><LF>.<CR><LF>',
+                   'DATA')
+            r = d.last('From: <%s>\r\nSubject: %s\r\n\r\nhello\r\n.'
+                       % (ALICE, subject))
+            expect_prefix(r, '250 2.0.0 Ok: queued as ', 'end of DATA')
+            d.cmd('QUIT')
+            d.close()
+            item = fx.sql("SELECT o.id, o.message_id, o.mail_from, p.address, "
+                          "o.state FROM outbound o JOIN principals p "
+                          "ON p.id = o.owner JOIN messages m "
+                          "ON m.id = o.message_id "
+                          "WHERE o.mail_from = '%s' ORDER BY o.id DESC LIMIT 1"
+                          % ALICE)
+            if len(item) != 1:
+                raise AssertionError('no queue item: %r' % item)
+            oid, mid, mfrom, owner, state = item[0]
+            expect((mfrom, owner, state), (ALICE, ALICE, 'queued'),
+                   'queue item')
+            rcpts = fx.sql("SELECT address FROM outbound_rcpts WHERE "
+                           "outbound_id = %s ORDER BY address" % oid)
+            expect(rcpts, [['friend@outside.example'], ['other@far.example']],
+                   'queued recipients')
+            grants = fx.sql("SELECT message_id, grantor_auth FROM grants "
+                            "WHERE subject = '%s'" % subject)
+            if only_external:
+                expect(grants, [], 'no grants for an external-only message')
+            else:
+                expect(grants, [[mid, 'local-auth']],
+                       'one grant, on the queued message')
+    finally:
+        status = gw.stop()
+    if status != 0:
+        raise AssertionError('private gateway exited %r' % status)
+    if t_conn.SANITIZER_RE.search(gw.text()):
+        raise AssertionError('sanitizer report:\n' + gw.tail(40))
+
+
 def test_mx_port(fx):
     d = Dialog(fx.smtp_port)
     d.cmd('EHLO client.example')
@@ -536,6 +599,8 @@ def cases(fx):
          lambda: test_submission_sender(fx)),
         ('auth: submission to local users: byte-exact over IMAP, grants local-auth',
          lambda: test_submission_local_delivery(fx)),
+        ('auth: submission with relay_host queues external recipients with the local grants',
+         lambda: test_submission_external(fx)),
         ('auth: AUTH on the MX port never opens relaying',
          lambda: test_mx_port(fx)),
         ('auth: without auth_plaintext_loopback, AUTH only after STARTTLS (538 5.7.11 before)',
