@@ -144,6 +144,30 @@ else passed=$((passed + 1)); fi
 run 1 "$(pw x)" -- -d "$DB" user passwd nobody@example.test
 expect err "capmailctl: user nobody@example.test: no such user"
 
+# user import-hash: a Dovecot passwd-file hash on stdin
+run 1 "$(pw '{PLAIN}secret')" -- -d "$DB" user import-hash carol@example.test
+expect err "capmailctl: user carol@example.test: unsupported scheme (only {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {CRYPT} or a bare crypt(3) hash)"
+run 1 "$(pw '{SHA256-CRYPT}$6$abc$def')" -- -d "$DB" user import-hash carol@example.test
+expect err "capmailctl: user carol@example.test: hash does not match its scheme prefix"
+run 1 -- -d "$DB" user import-hash carol@example.test
+expect err "capmailctl: user carol@example.test: no hash on standard input"
+run 1 "$(pw '{CRYPT}$6$x')" -- -d "$DB" user import-hash carol@nowhere.test
+expect err "capmailctl: user carol@nowhere.test: not a hash this system's crypt(3) can verify"
+H6=$(python3 -W ignore -c 'import crypt; print(crypt.crypt("carol-pw", "$6$ctltest$"))' 2>/dev/null)
+case $H6 in
+'$6$ctltest$'*)
+	run 1 "$(pw "{SHA512-CRYPT}$H6")" -- -d "$DB" user import-hash carol@nowhere.test
+	expect err "capmailctl: domain nowhere.test: does not exist (add it with 'domain add nowhere.test')"
+	run 0 "$(pw "{SHA512-CRYPT}$H6")" -- -d "$DB" user import-hash carol@example.test
+	expect err ""
+	psql -X -At "$DB" -c "SELECT password_hash FROM principals WHERE address = 'carol@example.test'" >"$tmp/out"
+	expect out "$H6"
+	psql -X -At "$DB" -c "SELECT count(*) FROM mailboxes m JOIN principals p ON p.id = m.owner WHERE p.address = 'carol@example.test'" >"$tmp/out"
+	expect out "5"
+	;;
+*) echo "test-capmailctl: no crypt module in python3; import of a \$6\$ hash not checked" ;;
+esac
+
 run 0 -- -d "$DB" grant list alice@example.test
 expect out ""
 run 1 -- -d "$DB" grant list nobody@example.test
