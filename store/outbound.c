@@ -415,7 +415,7 @@ int store_outbound_wait(struct store_conn *db, int wakefd, int timeout_ms)
 		return errno == EINTR ? 0 : CM_EIO;
 	if (r == 0 || (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
 		return 0;
-	if (PQconsumeInput(db->pg) == 0)
+	if (PQconsumeInput(db->pg) == 0 || PQstatus(db->pg) != CONNECTION_OK)
 		goto lost;
 	db->last_used = uv_hrtime();
 	return drain_notifies(db->pg);

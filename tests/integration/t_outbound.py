@@ -19,6 +19,8 @@ minutes; every wait polls the database with a generous deadline.
   sender's INBOX naming the recipient, Status 5.1.1, the relay's reply and
   the original headers;
 - a null-sender item that fails is not bounced;
+- PostgreSQL restarted: the sender reconnects and LISTENs again (with
+  outbound_poll = 3600, only the NOTIFY can wake it in time);
 - an item older than outbound_max_age that fails again is given up with
   a bounce of Status 4.4.7;
 - relay_host empty: items stay queued with a log line; with
@@ -126,7 +128,9 @@ class Env:
             'relay_host = 127.0.0.1:%d\n' % self.smtp_port,
             'outbound_retry_min = 1\n',
             'outbound_retry_max = 2\n',
-            'outbound_timeout = 30\n'])
+            'outbound_timeout = 30\n',
+            # only NOTIFY (or a due retry) wakes it within a test's time
+            'outbound_poll = 3600\n'])
         self.sender = Proc(fx, 'sender', fx.outbound, self.conf)
         self.started = True
 
@@ -344,6 +348,26 @@ def test_null_sender_no_bounce(env):
         raise AssertionError('a null-sender item was bounced')
 
 
+def test_db_restart(env):
+    fx = env.fx
+    fx.pg_stop()
+    time.sleep(1)
+    fx.pg_start()
+    subject = 'outbound after restart %d' % os.getpid()
+    msg = message(subject)
+    end = time.time() + 60
+    while True:     # capmailctl itself needs the server up
+        p = fx.ctl('queue', 'add', ALICE, DAVE, input=msg, check=False)
+        if p.returncode == 0 or time.time() > end:
+            break
+        time.sleep(0.5)
+    if p.returncode != 0:
+        raise AssertionError('queue add after the restart: %s' % p.stderr.decode())
+    item = int(p.stdout.decode().strip())
+    env.wait_item(item, "state = 'sent'", 'sent after a PostgreSQL restart')
+    check_arrived(env, subject, msg)
+
+
 def test_expired(env):
     fx = env.fx
     subject = 'outbound expired %d' % os.getpid()
@@ -438,6 +462,8 @@ def cases(fx):
              'to the sender', run(test_partial_bounce)),
             ('outbound: a null-sender item that fails is not bounced',
              run(test_null_sender_no_bounce)),
+            ('outbound: PostgreSQL restarted: the sender reconnects, NOTIFY wakes it',
+             run(test_db_restart)),
             ('outbound: past outbound_max_age: given up, bounce with 4.4.7',
              run(test_expired)),
             ('outbound: relay_host empty: mail stays queued with a log line; purge',
