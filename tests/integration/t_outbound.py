@@ -18,6 +18,9 @@ minutes; every wait polls the database with a generous deadline.
   other is delivered; a bounce (multipart/report, RFC 3464) lands in the
   sender's INBOX naming the recipient, Status 5.1.1, the relay's reply and
   the original headers;
+- authenticated submission end to end: a local recipient gets a grant,
+  the external one at the relay gets the submitted bytes, the unknown one
+  a bounce to the sender;
 - a null-sender item that fails is not bounced;
 - PostgreSQL restarted: the sender reconnects and LISTENs again (with
   outbound_poll = 3600, only the NOTIFY can wake it in time);
@@ -133,6 +136,13 @@ class Env:
             'outbound_poll = 3600\n'])
         self.sender = Proc(fx, 'sender', fx.outbound, self.conf)
         self.started = True
+        # items other modules left queued (t_auth's, to outside domains)
+        # are answered by the relay first: 554, failed, bounced
+        end = time.time() + 90
+        while fx.sql1("SELECT count(*) FROM outbound WHERE state = 'queued'") != '0':
+            if time.time() > end:
+                raise AssertionError('earlier queue items not done:\n' + self.sender.tail())
+            time.sleep(0.2)
 
     def stop(self):
         out = {}
@@ -335,6 +345,54 @@ def bounce_count(fx):
                        " WHERE p.address = '%s' AND g.subject = '%s'" % (ALICE, BOUNCE_SUBJECT)))
 
 
+def test_submission(env):
+    fx = env.fx
+    import smtplib
+    import t_conn
+    port = capfix.free_port()
+    gw = t_conn.Gateway(fx, 'outsub', 120,
+                        'relay_host = 127.0.0.1:%d\n'
+                        'submission_listen = 127.0.0.1:%d\n' % (env.smtp_port, port))
+    subject = 'outbound submitted %d' % os.getpid()
+    msg = message(subject, to='%s, nobody@remote.test, bob@example.test' % DAVE)
+    try:
+        s = smtplib.SMTP('127.0.0.1', port, timeout=60)
+        try:
+            s.ehlo('client.example')
+            s.login(ALICE, capfix.USERS[ALICE])
+            refused = s.sendmail(ALICE, [DAVE, 'nobody@remote.test', 'bob@example.test'],
+                                 msg)
+            if refused:
+                raise AssertionError('refused at submission: %r' % refused)
+        finally:
+            s.quit()
+    finally:
+        st = gw.stop()
+    if st != 0:
+        raise AssertionError('submission gateway exit %r:\n%s' % (st, gw.tail()))
+    gw.check_clean()
+    item = int(fx.sql1("SELECT o.id FROM outbound o JOIN grants g ON g.message_id = o.message_id"
+                       " WHERE g.subject = '%s'" % subject))
+    env.wait_item(item, "state <> 'queued'", 'a final state')
+    rows = fx.sql("SELECT r.address, r.state FROM outbound_rcpts r"
+                  " WHERE r.outbound_id = %d ORDER BY r.address" % item)
+    if rows != [[DAVE, 'sent'], ['nobody@remote.test', 'failed']]:
+        raise AssertionError('outcomes %r' % rows)
+    got = env.remote_fetch(subject)
+    if len(got) != 1 or not got[0].endswith(msg):
+        raise AssertionError('at the remote side: %r' % [g[-300:] for g in got])
+    end = time.time() + 30
+    while True:
+        b = [x for x in local_fetch(fx, ALICE, BOUNCE_SUBJECT) if subject.encode() in x]
+        if b or time.time() > end:
+            break
+        time.sleep(0.3)
+    if len(b) != 1 or b'\r\nFinal-Recipient: rfc822; nobody@remote.test\r\n' not in b[0]:
+        raise AssertionError('bounce for the submitted message: %r' % b)
+    if len(local_fetch(fx, 'bob@example.test', subject)) != 1:
+        raise AssertionError('the local recipient did not get the message')
+
+
 def test_null_sender_no_bounce(env):
     fx = env.fx
     before = bounce_count(fx)
@@ -460,6 +518,8 @@ def cases(fx):
              run(test_relay_451)),
             ('outbound: 550 for one of two recipients: the other sent, bounce (5.1.1) '
              'to the sender', run(test_partial_bounce)),
+            ('outbound: submission: local grant, relayed byte-exact, bounce for the '
+             'unknown recipient', run(test_submission)),
             ('outbound: a null-sender item that fails is not bounced',
              run(test_null_sender_no_bounce)),
             ('outbound: PostgreSQL restarted: the sender reconnects, NOTIFY wakes it',
