@@ -70,6 +70,10 @@ static const struct cfg_param params[] = {
 	{ "outbound_poll", CFG_INT, "60", 1, 3600, NULL },
 	{ "outbound_timeout", CFG_INT, "300", 1, 3600, NULL },
 	{ "outbound_keep", CFG_INT, "604800", 0, 31536000, NULL },
+	{ "secret_key_file", CFG_STR, "", 0, 0, NULL },
+	{ "verify_url_base", CFG_STR, "", 0, 0, NULL },
+	{ "verify_listen", CFG_STR, "127.0.0.1:8025", 0, 0, NULL },
+	{ "held_max_age", CFG_INT, "1209600", 60, 31536000, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 

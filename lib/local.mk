@@ -4,6 +4,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/authlimit.c lib/authlimit.h \
 	lib/bodytext.c lib/bodytext.h \
 	lib/buf.c lib/buf.h \
+	lib/captoken.c lib/captoken.h \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \
 	lib/daemon.c lib/daemon.h \
@@ -23,7 +24,7 @@ LIB_LDADD = lib/libcapmail.a $(LIBETPAN_LIBS) $(OPENSSL_LIBS) $(LIBUV_LIBS)
 check_PROGRAMS += tests/unit/test-lib
 TESTS += tests/unit/test-lib
 tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
-tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_lib_LDADD = $(LIB_LDADD)
 dist_man5_MANS = doc/capmail.conf.5
 
@@ -38,3 +39,10 @@ TESTS += tests/fuzz/replay-dsn.sh
 tests_fuzz_fuzz_dsn_SOURCES = tests/fuzz/fuzz-dsn.c tests/fuzz/standalone.c
 tests_fuzz_fuzz_dsn_LDADD = $(LIB_LDADD)
 EXTRA_DIST += tests/fuzz/replay-dsn.sh tests/fuzz/seeds/dsn
+
+check_PROGRAMS += tests/fuzz/fuzz-captoken
+TESTS += tests/fuzz/replay-captoken.sh
+tests_fuzz_fuzz_captoken_SOURCES = tests/fuzz/fuzz-captoken.c tests/fuzz/standalone.c
+tests_fuzz_fuzz_captoken_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fuzz_fuzz_captoken_LDADD = $(LIB_LDADD)
+EXTRA_DIST += tests/fuzz/replay-captoken.sh tests/fuzz/seeds/captoken

@@ -31,6 +31,26 @@
  *                      wake capmail-outbound
  *   queue delete ID    remove an item, and its message when nothing else
  *                      refers to it
+ *   sender allow|block [--user USER] ADDRESS|@DOMAIN
+ *                      allow or block a sender (an address or a whole
+ *                      domain) for one user, or for the organisation
+ *   sender forget [--user USER] ADDRESS|@DOMAIN
+ *                      remove that rule (allow, block, verified, learned)
+ *   sender list [--user USER]
+ *                      rules: owner ("*" = organisation), pattern, kind,
+ *                      created (UTC), tab-separated
+ *   domain policy DOMAIN open|verify-unknown|known-only
+ *   user policy ADDRESS open|verify-unknown|known-only|domain
+ *                      the sender policy (domain: the domain's)
+ *   held list [USER]   held grants: id, created (UTC), recipient, sender,
+ *                      subject, tab-separated
+ *   held release SENDER [USER]
+ *                      release the mail held from SENDER (to USER) into
+ *                      INBOX, without verifying the sender
+ *   held expire [SECONDS]
+ *                      delete held grants older than SECONDS (default:
+ *                      the config's held_max_age), and their messages
+ *                      when nothing else refers to them
  *   queue add FROM RCPT...
  *                      store the message on standard input and queue it
  *                      for RCPT... with envelope sender FROM ("" for <>);
@@ -63,6 +83,7 @@
 #include "errors.h"
 #include "log.h"
 #include "outbound.h"
+#include "senders.h"
 #include "store-int.h"
 
 #define PROG "capmailctl"
@@ -80,7 +101,13 @@ static void usage(void)
 	    "  user import-hash ADDRESS   (the hash on standard input)\n"
 	    "  grant list ADDRESS\n"
 	    "  queue list | queue flush [ID] | queue delete ID\n"
-	    "  queue add FROM RCPT... < MESSAGE\n");
+	    "  queue add FROM RCPT... < MESSAGE\n"
+	    "  sender allow|block|forget [--user USER] ADDRESS|@DOMAIN\n"
+	    "  sender list [--user USER]\n"
+	    "  domain policy DOMAIN open|verify-unknown|known-only\n"
+	    "  user policy ADDRESS open|verify-unknown|known-only|domain\n"
+	    "  held list [USER] | held release SENDER [USER] |"
+	    " held expire [SECONDS]\n");
 }
 
 /* "capmailctl: WHAT: REASON" for a store error; the server's own text
@@ -203,6 +230,14 @@ static int known_command(int argc, char **argv)
 		{ "grant", "list", 3 },
 		{ "queue", "list", 2 }, { "queue", "flush", 2 },
 		{ "queue", "flush", 3 }, { "queue", "delete", 3 },
+		{ "domain", "policy", 4 }, { "user", "policy", 4 },
+		{ "held", "list", 2 }, { "held", "list", 3 },
+		{ "held", "release", 3 }, { "held", "release", 4 },
+		{ "held", "expire", 2 }, { "held", "expire", 3 },
+		{ "sender", "list", 2 }, { "sender", "list", 4 },
+		{ "sender", "allow", 3 }, { "sender", "allow", 5 },
+		{ "sender", "block", 3 }, { "sender", "block", 5 },
+		{ "sender", "forget", 3 }, { "sender", "forget", 5 },
 	};
 
 	if (argc >= 4 && strcmp(argv[0], "queue") == 0 &&
@@ -252,6 +287,9 @@ static int cmd_db(struct store_conn *db, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int cmd_policy(struct store_conn *db, const char *kind,
+    const char *name, const char *policy);
+
 static int cmd_domain(struct store_conn *db, int argc, char **argv)
 {
 	char what[300];
@@ -276,6 +314,8 @@ static int cmd_domain(struct store_conn *db, int argc, char **argv)
 		}
 		return rc != 0 ? fail(db, what, rc) : EXIT_OK;
 	}
+	if (argc == 3 && strcmp(argv[0], "policy") == 0)
+		return cmd_policy(db, "domain", argv[1], argv[2]);
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
 		rc = store_domain_list(db, &v, &n);
 		if (rc != 0)
@@ -354,6 +394,8 @@ static int cmd_user(struct store_conn *db, int argc, char **argv)
 	}
 	if (argc == 2 && strcmp(argv[0], "import-hash") == 0)
 		return cmd_user_import(db, argv[1]);
+	if (argc == 3 && strcmp(argv[0], "policy") == 0)
+		return cmd_policy(db, "user", argv[1], argv[2]);
 	if (argc != 2 || (strcmp(argv[0], "add") != 0 &&
 	    strcmp(argv[0], "passwd") != 0))
 		return (usage(), EXIT_USAGE);
@@ -590,6 +632,189 @@ static int cmd_queue(struct store_conn *db, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* domain policy NAME P / user policy ADDRESS P */
+static int cmd_policy(struct store_conn *db, const char *kind,
+    const char *name, const char *policy)
+{
+	char what[300], safe[260];
+	int rc;
+
+	snprintf(what, sizeof what, "%s %s", kind,
+	    log_safe(safe, sizeof safe, name, strlen(name)));
+	if (store_sender_policy_ok(policy) < 0 &&
+	    !(strcmp(kind, "user") == 0 && strcmp(policy, "domain") == 0)) {
+		fprintf(stderr, PROG ": %s: policy must be open, "
+		    "verify-unknown or known-only%s\n", what,
+		    strcmp(kind, "user") == 0 ? " (or domain)" : "");
+		return EXIT_ERR;
+	}
+	if (strcmp(kind, "domain") == 0)
+		rc = store_domain_policy_set(db, name, policy);
+	else
+		rc = store_user_policy_set(db, name, policy);
+	if (rc == CM_ENOTFOUND) {
+		fprintf(stderr, PROG ": %s: no such %s\n", what, kind);
+		return EXIT_ERR;
+	}
+	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+}
+
+/* sender allow|block|forget [--user U] PATTERN; sender list [--user U] */
+static int cmd_sender(struct store_conn *db, int argc, char **argv)
+{
+	const char *user = NULL, *pattern = NULL;
+	char pat[STORE_ADDRESS_MAX + 8], what[600], safe[520];
+	struct store_sender_rule *r = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (argc >= 3 && strcmp(argv[1], "--user") == 0) {
+		user = argv[2];
+		if (argc == 4)
+			pattern = argv[3];
+	} else if (argc == 2) {
+		pattern = argv[1];
+	} else if (argc != 1) {
+		return (usage(), EXIT_USAGE);
+	}
+	if ((strcmp(argv[0], "list") == 0) != (pattern == NULL))
+		return (usage(), EXIT_USAGE);
+	if (user != NULL) {
+		char addr[STORE_ADDRESS_MAX + 1];
+
+		if (check_address(user, addr, sizeof addr) != 0)
+			return EXIT_ERR;
+	}
+	if (pattern == NULL) {
+		rc = store_sender_rule_list(db, user, &r, &n);
+		if (rc == CM_ENOTFOUND) {
+			fprintf(stderr, PROG ": user %s: no such user\n",
+			    log_safe(safe, sizeof safe, user, strlen(user)));
+			return EXIT_ERR;
+		}
+		if (rc != 0)
+			return fail(db, "sender list", rc);
+		for (size_t i = 0; i < n; i++) {
+			char cr[32];
+
+			utc(r[i].created, cr, sizeof cr);
+			printf("%s\t%s\t%s\t%s\n", r[i].owner[0] != '\0' ?
+			    r[i].owner : "*", log_safe(safe, sizeof safe,
+			    r[i].pattern, strlen(r[i].pattern)), r[i].kind,
+			    cr);
+		}
+		store_sender_rule_list_free(&r, n);
+		return EXIT_OK;
+	}
+	snprintf(what, sizeof what, "sender %s",
+	    log_safe(safe, sizeof safe, pattern, strlen(pattern)));
+	if (store_sender_pattern_normalize(pattern, pat, sizeof pat) < 0) {
+		fprintf(stderr, PROG ": %s: not an address or @domain\n",
+		    what);
+		return EXIT_ERR;
+	}
+	if (strcmp(argv[0], "forget") == 0)
+		rc = store_sender_rule_forget(db, user, pat);
+	else if (strcmp(argv[0], "allow") == 0 ||
+	    strcmp(argv[0], "block") == 0)
+		rc = store_sender_rule_set(db, user, pat, argv[0]);
+	else
+		return (usage(), EXIT_USAGE);
+	if (rc == CM_ENOTFOUND && user != NULL) {
+		/* the user, or (forget) the rule */
+		int64_t id;
+
+		if (store_user_lookup(db, user, &id) == CM_ENOTFOUND) {
+			fprintf(stderr, PROG ": user %s: no such user\n",
+			    log_safe(safe, sizeof safe, user, strlen(user)));
+			return EXIT_ERR;
+		}
+	}
+	if (rc == CM_ENOTFOUND) {
+		fprintf(stderr, PROG ": %s: no rule for it\n", what);
+		return EXIT_ERR;
+	}
+	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+}
+
+/* held list [USER] | held release SENDER [USER] | held expire [SECONDS] */
+static int cmd_held(struct store_conn *db, const struct cfg *cfg, int argc,
+    char **argv)
+{
+	struct store_held_info *h = NULL;
+	char safe[520], subj[600];
+	size_t n = 0;
+	int rc;
+
+	if (strcmp(argv[0], "list") == 0) {
+		rc = store_held_list(db, argc == 2 ? argv[1] : NULL, &h, &n);
+		if (rc != 0)
+			return fail(db, "held list", rc);
+		for (size_t i = 0; i < n; i++) {
+			char cr[32];
+
+			utc(h[i].created, cr, sizeof cr);
+			printf("%lld\t%s\t%s\t%s\t%s\n",
+			    (long long)h[i].grant_id, cr, h[i].recipient,
+			    h[i].sender[0] != '\0' ? log_safe(safe,
+			    sizeof safe, h[i].sender, strlen(h[i].sender)) :
+			    "<>", log_safe(subj, sizeof subj, h[i].subject,
+			    strlen(h[i].subject)));
+		}
+		store_held_list_free(&h, n);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[0], "release") == 0) {
+		int64_t id = 0;
+
+		if (argc == 3 && (rc = store_user_lookup(db, argv[2], &id))
+		    != 0) {
+			if (rc == CM_ENOTFOUND) {
+				fprintf(stderr, PROG ": user %s: no such "
+				    "user\n", log_safe(safe, sizeof safe,
+				    argv[2], strlen(argv[2])));
+				return EXIT_ERR;
+			}
+			return fail(db, "held release", rc);
+		}
+		rc = store_held_release(db, argv[1], id);
+		if (rc < 0)
+			return fail(db, "held release", rc);
+		printf("%d released\n", rc);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[0], "expire") == 0) {
+		long long age = cfg != NULL ? cfg_int(cfg, "held_max_age") :
+		    1209600;
+		char *log = NULL;
+		int64_t v;
+
+		if (argc == 2) {
+			char *end;
+
+			errno = 0;
+			v = strtoll(argv[1], &end, 10);
+			if (argv[1][0] < '0' || argv[1][0] > '9' ||
+			    *end != '\0' || errno != 0 || v > 315360000) {
+				fprintf(stderr, PROG ": held expire: %s: not a "
+				    "number of seconds\n", log_safe(safe,
+				    sizeof safe, argv[1], strlen(argv[1])));
+				return EXIT_ERR;
+			}
+			age = v;
+		}
+		rc = store_held_expire(db, (long)age, &log);
+		if (rc < 0)
+			return fail(db, "held expire", rc);
+		if (log != NULL)
+			printf("%s\n", log);
+		printf("%d expired\n", rc);
+		free(log);
+		return EXIT_OK;
+	}
+	return (usage(), EXIT_USAGE);
+}
+
 int main(int argc, char **argv)
 {
 	const char *config = NULL, *conninfo = NULL;
@@ -652,6 +877,10 @@ int main(int argc, char **argv)
 		rc = cmd_user(db, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "queue") == 0)
 		rc = cmd_queue(db, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "sender") == 0)
+		rc = cmd_sender(db, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "held") == 0)
+		rc = cmd_held(db, cfg, argc - 1, argv + 1);
 	else
 		rc = cmd_grant(db, argc - 1, argv + 1);
 

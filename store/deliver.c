@@ -322,9 +322,43 @@ struct grant_args {
 	const char *idate;	/* NULL: now() */
 };
 
+/* A held grant: no mailbox entry, no uid (released later with a new
+ * one, store/challenges.c). The recipient must exist. */
+static int put_held_grant(struct store_conn *db,
+    const struct store_delivery *d, const struct grant_args *g, int64_t rcpt,
+    uint32_t *uid_r)
+{
+	unsigned char token[16];
+	char rbuf[STORE_I64_STRLEN];
+	const char *v[6];
+	int lens[6] = { 16, 0, 0, 0, 0, 0 };
+	int fmts[6] = { 1, 0, 0, 0, 0, 0 };
+	PGresult *res = NULL;
+	int rc;
+
+	if (RAND_bytes(token, sizeof token) != 1)
+		return CM_EIO;
+	v[0] = (const char *)token;
+	v[1] = g->msg_id;
+	v[2] = store_i64_str(rbuf, rcpt);
+	v[3] = g->grantor;
+	v[4] = d->grantor_auth != NULL ? d->grantor_auth : "none";
+	v[5] = g->subject;
+	rc = store_query(db, "INSERT INTO grants (token, message_id, grantee,"
+	    " grantor_address, grantor_auth, subject, state)"
+	    " SELECT $1, $2::bigint, id, $4, $5, $6, 'held' FROM principals"
+	    " WHERE id = $3::bigint RETURNING id", 6, v, lens, fmts, 0, &res);
+	if (rc == 0 && PQntuples(res) != 1)
+		rc = CM_ENOTFOUND;
+	PQclear(res);
+	if (rc == 0)
+		*uid_r = 0;
+	return rc;
+}
+
 /* One recipient: next uid, grant, entry, notify. */
 static int put_grant(struct store_conn *db, const struct store_delivery *d,
-    const struct grant_args *g, int64_t rcpt, uint32_t *uid_r,
+    const struct grant_args *g, int64_t rcpt, int held, uint32_t *uid_r,
     uint32_t *uidvalidity_r)
 {
 	unsigned char token[16];
@@ -336,6 +370,9 @@ static int put_grant(struct store_conn *db, const struct store_delivery *d,
 	int64_t uid, uidvalidity, grant_id;
 	int rc;
 
+	if (held || (d->grant_state != NULL &&
+	    strcmp(d->grant_state, "held") == 0))
+		return put_held_grant(db, d, g, rcpt, uid_r);
 	v[0] = store_i64_str(rbuf, rcpt);
 	v[1] = d->mailbox != NULL ? d->mailbox : "INBOX";
 	rc = store_exec(db, "UPDATE mailboxes SET uidnext = uidnext + 1,"
@@ -479,7 +516,10 @@ static int deliver_in_tx(struct store_conn *db, struct store_delivery *d)
 		size_t k = order[i];
 		uint32_t uv;
 
-		rc = put_grant(db, d, &g, d->rcpts[k], &uids[k], &uv);
+		int held = d->rcpt_held != NULL && d->rcpt_held[k];
+
+		uv = 0;
+		rc = put_grant(db, d, &g, d->rcpts[k], held, &uids[k], &uv);
 		if (rc != 0)
 			goto out;
 		if (k == d->nrcpts - 1)

@@ -5,7 +5,8 @@ STORE_SQL = \
 	store/sql/003-entries-grant-index.sql \
 	store/sql/004-uidvalidity-floor.sql \
 	store/sql/005-flags-limit.sql \
-	store/sql/006-outbound.sql
+	store/sql/006-outbound.sql \
+	store/sql/008-senders.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -14,6 +15,8 @@ store_libcapstore_a_SOURCES = \
 	store/principals.c \
 	store/deliver.c \
 	store/outbound.c store/outbound.h \
+	store/senders.c store/senders.h \
+	store/challenges.c \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \

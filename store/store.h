@@ -119,6 +119,10 @@ struct store_delivery {
 	size_t nrcpts;
 	const char *mailbox;	/* mailbox the grants land in: "INBOX" */
 	const char *grant_state; /* "active" or "held" */
+	/* optional, nrcpts entries: 1 = that recipient's grant is held
+	 * (whatever grant_state says). A held grant gets no mailbox entry
+	 * and no uid (uids_r 0) until it is released (store/senders.h). */
+	const unsigned char *rcpt_held;
 	time_t internaldate;	/* 0: now */
 	const char *flags;	/* IMAP flags for the entries, "" or
 				 * "\\Seen \\Draft" (APPEND) */

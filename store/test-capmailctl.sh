@@ -201,6 +201,45 @@ expect err "capmailctl: queue item $Q2: no such item"
 psql -X -At "$DB" -c "SELECT count(*) FROM messages" >"$tmp/out"
 expect out "1"
 
+# sender policy and rules
+run 0 -- -d "$DB" domain policy example.test known-only
+psql -X -At "$DB" -c "SELECT sender_policy FROM domains WHERE name = 'example.test'" >"$tmp/out"
+expect out "known-only"
+run 1 -- -d "$DB" domain policy example.test sometimes
+expect err "capmailctl: domain example.test: policy must be open, verify-unknown or known-only"
+run 1 -- -d "$DB" domain policy nowhere.test open
+expect err "capmailctl: domain nowhere.test: no such domain"
+run 2 -- -d "$DB" domain policy example.test
+run 0 -- -d "$DB" user policy bob@other.test open
+run 0 -- -d "$DB" user policy bob@other.test domain
+psql -X -At "$DB" -c "SELECT coalesce(sender_policy, 'NULL') FROM principals WHERE address = 'bob@other.test'" >"$tmp/out"
+expect out "NULL"
+run 1 -- -d "$DB" user policy nobody@other.test open
+expect err "capmailctl: user nobody@other.test: no such user"
+run 0 -- -d "$DB" sender block @Spam.test
+run 0 -- -d "$DB" sender allow --user bob@other.test Friend@spam.test
+run 0 -- -d "$DB" sender list --user bob@other.test
+expect_grep out "^bob@other.test	friend@spam.test	allow	20"
+run 0 -- -d "$DB" sender list
+expect_grep out "^\*	@spam.test	block	"
+run 1 -- -d "$DB" sender allow "not an address"
+expect err "capmailctl: sender not an address: not an address or @domain"
+run 1 -- -d "$DB" sender allow --user nobody@other.test x@y.test
+expect err "capmailctl: user nobody@other.test: no such user"
+run 0 -- -d "$DB" sender forget --user bob@other.test friend@spam.test
+run 1 -- -d "$DB" sender forget --user bob@other.test friend@spam.test
+expect err "capmailctl: sender friend@spam.test: no rule for it"
+run 2 -- -d "$DB" sender allow
+run 2 -- -d "$DB" sender maybe x@y.test
+run 0 -- -d "$DB" held list
+expect out ""
+run 0 -- -d "$DB" held expire 60
+expect out "0 expired"
+run 1 -- -d "$DB" held expire soon
+expect err "capmailctl: held expire: soon: not a number of seconds"
+run 0 -- -d "$DB" held release x@y.test
+expect out "0 released"
+
 # the config file's database key; -d wins over it
 printf 'database = %s\n' "$DB" >"$tmp/ok.conf"
 run 0 -- -c "$tmp/ok.conf" user list

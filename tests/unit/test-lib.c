@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 
 #include "authlimit.h"
 #include "bodytext.h"
 #include "buf.h"
+#include "captoken.h"
 #include "cfg.h"
 #include "conn.h"
 #include "dsn.h"
@@ -490,6 +493,89 @@ test_dsn(void)
 	buf_free(&b);
 }
 
+/* Capability tokens: round trip, every one-character change refused,
+ * another key or kind refused, strict base32, the key file's mode. */
+static void
+test_captoken(void)
+{
+	static const char k1[] = "0123456789abcdef0123456789abcdef";
+	static const char k2[] = "0123456789abcdef0123456789abcdeF";
+	struct captoken_key key, other;
+	unsigned char h1[CAPTOKEN_HASH_LEN], h2[CAPTOKEN_HASH_LEN];
+	unsigned char raw[8];
+	char tok[CAPTOKEN_STRLEN + 1], tok2[CAPTOKEN_STRLEN + 1], enc[16];
+	char path[] = "/tmp/captoken-test-XXXXXX", err[256];
+	time_t e = 0;
+	int fd;
+
+	CHECK(captoken_key_set(&key, k1, 31) == CM_EINVAL);
+	CHECK(captoken_key_set(&key, k1, 32) == 0);
+	CHECK(captoken_key_set(&other, k2, 32) == 0);
+	CHECK(captoken_make(&key, CAPTOKEN_KIND_VERIFY, 1900000000, tok, h1)
+	    == 0);
+	CHECK(strlen(tok) == CAPTOKEN_STRLEN);
+	CHECK(strspn(tok, "abcdefghijklmnopqrstuvwxyz234567") ==
+	    CAPTOKEN_STRLEN);
+	CHECK(captoken_check(&key, CAPTOKEN_KIND_VERIFY, tok, CAPTOKEN_STRLEN,
+	    &e, h2) == 0);
+	CHECK(e == 1900000000 && memcmp(h1, h2, sizeof h1) == 0);
+	/* two tokens differ */
+	CHECK(captoken_make(&key, CAPTOKEN_KIND_VERIFY, 1900000000, tok2, h2)
+	    == 0);
+	CHECK(strcmp(tok, tok2) != 0 && memcmp(h1, h2, sizeof h1) != 0);
+	/* each character changed: refused (CM_EAUTH, or CM_EPARSE for the
+	 * last one whose low bits must be zero) */
+	for (size_t i = 0; i < CAPTOKEN_STRLEN; i++) {
+		memcpy(tok2, tok, sizeof tok);
+		tok2[i] = tok2[i] == 'a' ? 'b' : 'a';
+		int rc = captoken_check(&key, CAPTOKEN_KIND_VERIFY, tok2,
+		    CAPTOKEN_STRLEN, &e, h2);
+		CHECK(rc == CM_EAUTH || rc == CM_EPARSE);
+	}
+	CHECK(captoken_check(&other, CAPTOKEN_KIND_VERIFY, tok,
+	    CAPTOKEN_STRLEN, &e, h2) == CM_EAUTH);
+	CHECK(captoken_check(&key, 'c', tok, CAPTOKEN_STRLEN, &e, h2) ==
+	    CM_EAUTH);
+	CHECK(captoken_check(&key, CAPTOKEN_KIND_VERIFY, tok,
+	    CAPTOKEN_STRLEN - 1, &e, h2) == CM_EPARSE);
+	memcpy(tok2, tok, sizeof tok);
+	tok2[3] = (char)(tok2[3] - 'a' + 'A');
+	if (tok[3] >= 'a' && tok[3] <= 'z')
+		CHECK(captoken_check(&key, CAPTOKEN_KIND_VERIFY, tok2,
+		    CAPTOKEN_STRLEN, &e, h2) == CM_EPARSE);
+	/* base32: RFC 4648 test vectors (lower case, no padding) */
+	CHECK(captoken_b32_encode((const unsigned char *)"foobar", 6, enc)
+	    == 10 && strcmp(enc, "mzxw6ytboi") == 0);
+	CHECK(captoken_b32_decode("mzxw6ytboi", 10, raw, sizeof raw) == 6 &&
+	    memcmp(raw, "foobar", 6) == 0);
+	CHECK(captoken_b32_decode("mzxw6ytboj", 10, raw, sizeof raw) ==
+	    CM_EPARSE);	/* non-zero pad bits */
+	CHECK(captoken_b32_decode("my", 2, raw, sizeof raw) == 1);
+	CHECK(captoken_b32_decode("m", 1, raw, sizeof raw) == CM_EPARSE);
+	CHECK(captoken_b32_decode("my=", 3, raw, sizeof raw) == CM_EPARSE);
+	/* the key file */
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK(write(fd, k1, 32) == 32);
+		close(fd);
+		CHECK(chmod(path, 0640) == 0);
+		CHECK(captoken_key_load(path, &other, err, sizeof err) ==
+		    CM_ECONFIG);
+		CHECK(strstr(err, "chmod 600") != NULL);
+		CHECK(chmod(path, 0600) == 0);
+		CHECK(captoken_key_load(path, &other, err, sizeof err) == 0);
+		CHECK(other.len == 32 && memcmp(other.k, k1, 32) == 0);
+		CHECK(truncate(path, 16) == 0);
+		CHECK(captoken_key_load(path, &other, err, sizeof err) ==
+		    CM_ECONFIG);
+		unlink(path);
+	}
+	CHECK(captoken_key_load("/nonexistent/key", &other, err, sizeof err)
+	    == CM_ECONFIG);
+	captoken_key_wipe(&key);
+}
+
 int
 main(void)
 {
@@ -504,6 +590,7 @@ main(void)
 	test_sasl();
 	test_authlimit();
 	test_dsn();
+	test_captoken();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;

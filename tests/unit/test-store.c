@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "msgsum.h"
 #include "outbound.h"
+#include "senders.h"
 #include "store-imap.h"
 #include "store-int.h"
 
@@ -1342,6 +1343,200 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	CHECK(store_outbound_delay(7, 1000000000L, 2000000000L) == 2000000000L);
 }
 
+static const char HELDMSG[] =
+    "From: stranger@far.test\r\nSubject: hello\r\n\r\nheld body\r\n";
+
+static enum store_sender_verdict verdict(struct store_conn *db, int64_t rcpt,
+    const char *sender)
+{
+	enum store_sender_verdict v = 99;
+
+	CHECK_RC(store_sender_check(db, rcpt, sender, &v), 0);
+	return v;
+}
+
+/* Sender policy, rules, held grants (no entry until released, then a new
+ * uid), challenges (one a sender a day, queued with <>), confirm (used
+ * once, expired refused), expiry (grants, messages, objects). */
+static void test_senders(struct store_conn *db)
+{
+	struct store_delivery d = {
+		.data = HELDMSG, .len = sizeof HELDMSG - 1,
+		.mail_from = "Stranger@Far.test", .grantor_auth = "spf",
+		.nrcpts = 2, .mailbox = "INBOX", .grant_state = "active",
+		.flags = "",
+	};
+	unsigned char held[2] = { 1, 0 }, th[STORE_TOKEN_HASH_LEN],
+	    th2[STORE_TOKEN_HASH_LEN];
+	struct store_sender_rule *r = NULL;
+	struct store_challenge_info info;
+	int64_t alice, bob, rc2[2], uidnext0, entries0, ob0, objs0, msgs0;
+	uint32_t uids[2];
+	char pat[300], *log = NULL;
+	size_t n = 0, released = 0;
+
+	CHECK_RC(store_user_lookup(db, "alice@example.test", &alice), 0);
+	CHECK_RC(store_user_lookup(db, "bob@other.test", &bob), 0);
+
+	CHECK_RC(store_sender_pattern_normalize("@Far.TEST", pat, sizeof pat),
+	    0);
+	CHECK(strcmp(pat, "@far.test") == 0);
+	CHECK_RC(store_sender_pattern_normalize("@a@b", pat, sizeof pat),
+	    CM_EINVAL);
+	CHECK_RC(store_sender_pattern_normalize("@", pat, sizeof pat),
+	    CM_EINVAL);
+	CHECK_RC(store_sender_pattern_normalize("x\xff@b", pat, sizeof pat),
+	    CM_EINVAL);
+
+	/* default verify-unknown: unknown held, <> held */
+	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_HOLD);
+	CHECK(verdict(db, alice, "") == STORE_SENDER_HOLD);
+	CHECK_RC(store_domain_policy_set(db, "example.test", "known-only"), 0);
+	CHECK_RC(store_domain_policy_set(db, "example.test", "bogus"),
+	    CM_EINVAL);
+	CHECK_RC(store_domain_policy_set(db, "nowhere.test", "open"),
+	    CM_ENOTFOUND);
+	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_REFUSE);
+	CHECK_RC(store_user_policy_set(db, "alice@example.test", "open"), 0);
+	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_ACCEPT);
+	CHECK_RC(store_user_policy_set(db, "alice@example.test", "domain"), 0);
+	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_REFUSE);
+	CHECK_RC(store_user_policy_set(db, "nobody@example.test", "open"),
+	    CM_ENOTFOUND);
+	CHECK_RC(store_domain_policy_set(db, "example.test",
+	    "verify-unknown"), 0);
+
+	/* rules: organisation-wide domain block, the user's address allow
+	 * wins for alice; block beats policy open */
+	CHECK_RC(store_sender_rule_set(db, NULL, "@spam.test", "block"), 0);
+	CHECK_RC(store_sender_rule_set(db, "alice@example.test",
+	    "friend@spam.test", "allow"), 0);
+	CHECK(verdict(db, alice, "friend@spam.test") == STORE_SENDER_ACCEPT);
+	CHECK(verdict(db, bob, "friend@spam.test") == STORE_SENDER_BLOCK);
+	CHECK(verdict(db, alice, "other@SPAM.test") == STORE_SENDER_BLOCK);
+	CHECK_RC(store_sender_rule_set(db, "nobody@example.test", "x@y.test",
+	    "allow"), CM_ENOTFOUND);
+	CHECK_RC(store_sender_rule_set(db, NULL, "x@y.test", "maybe"),
+	    CM_EINVAL);
+	/* learned never replaces allow or block */
+	CHECK_RC(store_sender_learn(db, alice, "Friend@spam.test"), 0);
+	CHECK_RC(store_sender_learn(db, alice, "pen@pal.test"), 0);
+	CHECK_RC(store_sender_rule_list(db, "alice@example.test", &r, &n), 0);
+	CHECK(n == 2 && strcmp(r[0].pattern, "friend@spam.test") == 0 &&
+	    strcmp(r[0].kind, "allow") == 0 &&
+	    strcmp(r[1].kind, "learned") == 0);
+	store_sender_rule_list_free(&r, n);
+	CHECK(verdict(db, alice, "pen@pal.test") == STORE_SENDER_ACCEPT);
+	CHECK_RC(store_sender_rule_list(db, NULL, &r, &n), 0);
+	CHECK(n == 3 && strcmp(r[0].owner, "") == 0);
+	store_sender_rule_list_free(&r, n);
+	CHECK_RC(store_sender_rule_forget(db, "alice@example.test",
+	    "pen@pal.test"), 0);
+	CHECK_RC(store_sender_rule_forget(db, "alice@example.test",
+	    "pen@pal.test"), CM_ENOTFOUND);
+	CHECK(verdict(db, alice, "pen@pal.test") == STORE_SENDER_HOLD);
+
+	/* held for alice, active for bob: alice gets no entry, no uid */
+	rc2[0] = alice;
+	rc2[1] = bob;
+	d.rcpts = rc2;
+	d.rcpt_held = held;
+	d.uids_r = uids;
+	uidnext0 = q_int(db, "SELECT uidnext FROM mailboxes m JOIN principals"
+	    " p ON p.id = m.owner WHERE p.address = 'alice@example.test'"
+	    " AND m.name = 'INBOX'", 0, NULL);
+	entries0 = count(db, "mailbox_entries");
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK(uids[0] == 0 && uids[1] > 0);
+	CHECK(count(db, "mailbox_entries") == entries0 + 1);
+	CHECK(q_int(db, "SELECT count(*) FROM grants WHERE state = 'held'"
+	    " AND grantor_address ILIKE '%far.test'",
+	    0, NULL) == 1);
+	CHECK_RC(store_deliver(db, &d), 0);	/* a second one */
+	CHECK(q_int(db, "SELECT count(*) FROM grants WHERE state = 'held'"
+	    " AND grantor_address ILIKE '%far.test'",
+	    0, NULL) == 2);
+
+	/* one challenge a sender a day */
+	ob0 = count(db, "outbound");
+	memset(th, 7, sizeof th);
+	memset(th2, 8, sizeof th2);
+	CHECK(store_challenge_create(db, "Stranger@far.test", alice, th,
+	    time(NULL) + 3600, "Subject: c\r\n\r\nx\r\n", 17) == 1);
+	CHECK(store_challenge_create(db, "stranger@far.test", alice, th2,
+	    time(NULL) + 3600, "Subject: c\r\n\r\nx\r\n", 17) == 0);
+	CHECK(count(db, "outbound") == ob0 + 1);
+	CHECK(count(db, "challenges") == 1);
+	CHECK(q_int(db, "SELECT count(*) FROM outbound o JOIN outbound_rcpts r"
+	    " ON r.outbound_id = o.id WHERE o.mail_from = '' AND"
+	    " r.address = 'stranger@far.test' AND o.owner IS NULL",
+	    0, NULL) == 1);
+	CHECK_RC(store_challenge_info(db, th2, &info), CM_ENOTFOUND);
+	CHECK_RC(store_challenge_info(db, th, &info), 0);
+	CHECK(info.sender != NULL && strcmp(info.sender,
+	    "stranger@far.test") == 0 && strcmp(info.recipient,
+	    "alice@example.test") == 0 && info.held == 2 && !info.used &&
+	    !info.expired);
+	store_challenge_info_clear(&info);
+
+	/* confirm: verified, released with new uids, once */
+	CHECK_RC(store_challenge_confirm(db, th2, &released), CM_ENOTFOUND);
+	CHECK_RC(store_challenge_confirm(db, th, &released), 0);
+	CHECK(released == 2);
+	CHECK(q_int(db, "SELECT count(*) FROM grants WHERE state = 'held'"
+	    " AND grantor_address ILIKE '%far.test'",
+	    0, NULL) == 0);
+	CHECK(count(db, "mailbox_entries") == entries0 + 4);
+	CHECK(q_int(db, "SELECT min(e.uid) FROM mailbox_entries e"
+	    " JOIN mailboxes m ON m.id = e.mailbox_id JOIN principals p"
+	    " ON p.id = m.owner WHERE p.address = 'alice@example.test'"
+	    " AND m.name = 'INBOX' AND e.uid >= $1::bigint", 1,
+	    (const char *[]){ "0" }) >= 1);
+	CHECK(q_int(db, "SELECT uidnext FROM mailboxes m JOIN principals"
+	    " p ON p.id = m.owner WHERE p.address = 'alice@example.test'"
+	    " AND m.name = 'INBOX'", 0, NULL) == uidnext0 + 2);
+	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_ACCEPT);
+	CHECK(verdict(db, bob, "stranger@far.test") == STORE_SENDER_HOLD);
+	CHECK_RC(store_challenge_confirm(db, th, &released), CM_EEXIST);
+	CHECK_RC(store_challenge_info(db, th, &info), 0);
+	CHECK(info.used == 1 && info.held == 0);
+	store_challenge_info_clear(&info);
+
+	/* an expired challenge (another sender) is refused */
+	d.mail_from = "late@far.test";
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK(store_challenge_create(db, "late@far.test", alice, th2,
+	    time(NULL) - 10, "Subject: c\r\n\r\nx\r\n", 17) == 1);
+	CHECK_RC(store_challenge_confirm(db, th2, &released), CM_EPERM);
+	CHECK_RC(store_challenge_info(db, th2, &info), 0);
+	CHECK(info.expired == 1 && info.held == 1);
+	store_challenge_info_clear(&info);
+
+	/* held release without a challenge (capmailctl held release) */
+	CHECK(store_held_release(db, "LATE@far.test", bob) == 0);
+	CHECK(store_held_release(db, "late@far.test", alice) == 1);
+
+	/* expiry: a held grant made old, its message and objects go */
+	d.mail_from = "old@far.test";
+	d.nrcpts = 1;
+	d.data = "Subject: old\r\n\r\nonly here\r\n";
+	d.len = strlen(d.data);
+	CHECK_RC(store_deliver(db, &d), 0);
+	CHECK_RC(store_exec(db, "UPDATE grants SET created = now() -"
+	    " interval '15 days' WHERE grantor_address = 'old@far.test'", 0, NULL, NULL), 0);
+	msgs0 = count(db, "messages");
+	objs0 = count(db, "objects");
+	CHECK(store_held_expire(db, 14 * 86400, &log) == 1);
+	CHECK(log != NULL && strstr(log, "to=alice@example.test"
+	    " from=<old@far.test>") != NULL);
+	free(log);
+	log = NULL;
+	CHECK(count(db, "messages") == msgs0 - 1);
+	/* its one object was used by no other message */
+	CHECK(count(db, "objects") == objs0 - 1);
+	CHECK(store_held_expire(db, 14 * 86400, &log) == 0 && log == NULL);
+}
+
 int main(void)
 {
 	struct store_conn *db;
@@ -1392,6 +1587,7 @@ int main(void)
 	test_roundtrip(db, ids);
 	test_recent(db, ids);
 	test_outbound(db, ids);
+	test_senders(db);
 	store_disconnect(&db);
 	test_run(ids);
 	test_reconnect();
