@@ -73,6 +73,8 @@ static const struct cfg_param params[] = {
 	{ "secret_key_file", CFG_STR, "", 0, 0, NULL },
 	{ "verify_url_base", CFG_STR, "", 0, 0, NULL },
 	{ "verify_listen", CFG_STR, "127.0.0.1:8025", 0, 0, NULL },
+	{ "verify_rate_ip", CFG_INT, "60", 0, 100000, NULL },
+	{ "verify_rate_sender", CFG_INT, "20", 0, 100000, NULL },
 	{ "held_max_age", CFG_INT, "1209600", 60, 31536000, NULL },
 };
 #define NPARAMS (sizeof params / sizeof params[0])

@@ -42,8 +42,8 @@ static void conn_dispatch(struct conn *c);
 static void conn_maybe_free(struct conn *c);
 
 /* "1.2.3.4:25", "[::1]:143" -> sockaddr. */
-static int
-parse_addr(const char *s, struct sockaddr_storage *ss)
+int
+conn_parse_addr(const char *s, struct sockaddr_storage *ss)
 {
 	char host[64];
 	const char *colon = strrchr(s, ':');
@@ -397,7 +397,7 @@ listener_start_flags(uv_loop_t *loop, const char *addr,
 	if ((flags & LISTEN_TLS) && !tls_available())
 		return UV_EINVAL;
 	memset(&ss, 0, sizeof ss);
-	if ((rc = parse_addr(addr, &ss)) < 0)
+	if ((rc = conn_parse_addr(addr, &ss)) < 0)
 		return rc;
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return UV_ENOMEM;

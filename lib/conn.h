@@ -76,6 +76,10 @@ struct conn {
 	const char *close_reason;
 };
 
+/* "1.2.3.4:25", "[::1]:143" into a socket address (daemons that bind
+ * without libuv: capmail-verify). 0 or a negative uv error code. */
+int conn_parse_addr(const char *s, struct sockaddr_storage *ss);
+
 /* Listen on "host:port" ("[::1]:143" for IPv6). ctx is copied to every
  * conn's ctx. in_max bounds c->in; timeout_ms is the idle timeout.
  * Returns 0 or a negative uv error code. */
