@@ -68,7 +68,9 @@ enum store_sender_verdict {
 	STORE_SENDER_BLOCK,	/* a block rule: 550 5.7.1 */
 	STORE_SENDER_REFUSE	/* known-only and unknown: 550 5.7.1 */
 };
-/* The verdict for mail from sender ("" = <>) to recipient rcpt. */
+/* The verdict for mail from sender ("" = <>) to recipient rcpt. The null
+ * sender matches no rule and is never refused: held unless the policy is
+ * open. */
 int store_sender_check(struct store_conn *db, int64_t rcpt,
     const char *sender, enum store_sender_verdict *verdict_r);
 
