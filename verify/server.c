@@ -128,6 +128,8 @@ respond_page(struct MHD_Connection *c, struct req *r, const char *method,
 	"page was open for too long. Open the link again and confirm there."
 #define PAGE_BUSY "Too many requests", \
 	"Please wait a minute, then try again."
+#define PAGE_BIG "Request too large", \
+	"The form sent was too large."
 #define PAGE_DOWN "Please try again later", \
 	"The service cannot reach its database at the moment; nothing was " \
 	"changed. Please try again in a few minutes."
@@ -305,6 +307,15 @@ verify_handle(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		*req_cls = r;
 		if (token && post) {
+			const char *cl = MHD_lookup_connection_value(c,
+			    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+			/* answered now, before the body: libmicrohttpd
+			 * takes a response only before or after it */
+			if (cl != NULL && (strlen(cl) > 9 ||
+			    strtoul(cl, NULL, 10) > VERIFY_BODY_MAX))
+				return respond_page(c, r, method, url, 413,
+				    PAGE_BIG, NULL, NULL);
 			/* NULL for another Content-Type: then no field */
 			r->pp = MHD_create_post_processor(c, 1024, post_field,
 			    r);
@@ -338,10 +349,14 @@ verify_handle(void *cls, struct MHD_Connection *c, const char *url,
 	/* a POST to /v/: its body */
 	if (*upload_size > 0) {
 		if (*upload_size > VERIFY_BODY_MAX - r->body) {
-			*upload_size = 0;
-			return respond_page(c, r, method, url, 413,
-			    "Request too large", "The form sent was too "
-			    "large.", "Connection", "close");
+			/* chunked, so not refused above: no response can be
+			 * queued in the middle of a body, so close */
+			char lp[VERIFY_LOG_PATH_MAX];
+
+			log_info(r->id, "http request method=POST path=%s "
+			    "status=closed address=%s reason=body-too-large",
+			    verify_log_path(lp, sizeof lp, url), r->addr);
+			return MHD_NO;
 		}
 		r->body += *upload_size;
 		if (r->pp != NULL &&

@@ -14,9 +14,13 @@ Fixture(srcdir, builddir).start():
     auth_plaintext_loopback = yes so that plain LOGIN and AUTH over
     loopback work; failed-login throttling out of the way (t_auth tests it
     on private daemons);
-  - the real capmail-gateway and capmail-imapd from the build tree, logging
-    to gateway.log / imapd.log in that folder, started as the current user
-    (as root they drop to the `capmail` system user, created when missing).
+  - a random secret key (secret.key, mode 0600) for the verification
+    links, verify_url_base = http://127.0.0.1:PORT and verify_listen on a
+    sixth free port;
+  - the real capmail-gateway, capmail-imapd and capmail-verify from the
+    build tree, logging to gateway.log / imapd.log / verify.log in that
+    folder, started as the current user (as root they drop to the
+    `capmail` system user, created when missing).
 stop() ends the daemons with SIGTERM (SIGKILL after 20 s) and the cluster.
 Helpers: sql() (psql on the database), ctl() (capmailctl), pg_stop() /
 pg_start(), smtp(), imap(), wait_listening().
@@ -67,6 +71,10 @@ class Fixture:
         self.imapd = os.path.join(self.builddir, 'imapd', 'capmail-imapd')
         self.capmailctl = os.path.join(self.builddir, 'store', 'capmailctl')
         self.outbound = os.path.join(self.builddir, 'outbound', 'capmail-outbound')
+        self.verify = os.path.join(self.builddir, 'verify', 'capmail-verify')
+        self.verify_port = None
+        self.secret_key = os.path.join(self.dir, 'secret.key')
+        self.daemons = {}       # name -> (binary, port, greets)
         self.conf = os.path.join(self.dir, 'capmail.conf')
         self.procs = {}
         self.logs = {}
@@ -116,7 +124,8 @@ class Fixture:
         self.run([self.pgcluster, 'stop', self.pgdir])
 
     def start(self):
-        for b in (self.gateway, self.imapd, self.capmailctl, self.outbound):
+        for b in (self.gateway, self.imapd, self.capmailctl, self.outbound,
+                  self.verify):
             if not os.access(b, os.X_OK):
                 raise FixtureError('%s is not built' % b)
         if os.path.exists(self.dir):
@@ -134,13 +143,16 @@ class Fixture:
         self.conninfo = self.run([self.pgcluster, 'conninfo', self.pgdir,
                                   str(self.pgport)]).stdout.decode().strip()
         ports = []
-        while len(ports) < 5:
+        while len(ports) < 6:
             p = free_port()
             if p not in ports:
                 ports.append(p)
         (self.smtp_port, self.imap_port, self.smtps_port, self.imaps_port,
-         self.submission_port) = ports
+         self.submission_port, self.verify_port) = ports
         self.make_cert(self.cert, self.key, HOSTNAME)
+        fd = os.open(self.secret_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(os.urandom(32))
         with open(self.conf, 'w') as f:
             f.write('# written by tests/integration/capfix.py\n'
                     'hostname = %s\n'
@@ -158,9 +170,17 @@ class Fixture:
                     'auth_fail_limit = 1000\n'
                     'auth_lockout_limit = 100000\n'
                     'log_level = debug\n'
+                    # every test asks from 127.0.0.1: t_verify tests the
+                    # rate limits on a private capmail-verify
+                    'verify_rate_ip = 100000\n'
+                    'verify_rate_sender = 100000\n'
+                    'secret_key_file = %s\n'
+                    'verify_url_base = http://127.0.0.1:%d\n'
+                    'verify_listen = 127.0.0.1:%d\n'
                     % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port,
                        self.submission_port, self.smtps_port, self.imaps_port,
-                       self.cert, self.key))
+                       self.cert, self.key, self.secret_key, self.verify_port,
+                       self.verify_port))
         os.chmod(self.conf, 0o644)
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)
@@ -172,6 +192,8 @@ class Fixture:
             self.ctl('user', 'add', addr, input=(pw + '\n').encode())
         self.start_daemon('gateway', self.gateway, self.smtp_port)
         self.start_daemon('imapd', self.imapd, self.imap_port)
+        # HTTP: the server says nothing first
+        self.start_daemon('verify', self.verify, self.verify_port, greets=False)
 
     def make_cert(self, cert, key, cn, days=30):
         """A self-signed certificate for cn (EC P-256) into cert and key
@@ -196,12 +218,12 @@ class Fixture:
         for name, p in list(self.procs.items()):
             if p.poll() is not None:
                 dead.append((name, p.returncode, self.log_tail(name, 8)))
-                path, port = ((self.gateway, self.smtp_port) if name == 'gateway'
-                              else (self.imapd, self.imap_port))
-                self.start_daemon(name, path, port)
+                path, port, greets = self.daemons[name]
+                self.start_daemon(name, path, port, greets)
         return dead
 
-    def start_daemon(self, name, path, port):
+    def start_daemon(self, name, path, port, greets=True):
+        self.daemons[name] = (path, port, greets)
         log = os.path.join(self.dir, name + '.log')
         self.logs[name] = log
         f = open(log, 'ab')
@@ -209,11 +231,13 @@ class Fixture:
                                             stdin=subprocess.DEVNULL,
                                             stdout=f, stderr=subprocess.STDOUT)
         f.close()
-        if not self.wait_listening(port, self.procs[name], 60):
+        if not self.wait_listening(port, self.procs[name], 60, greets):
             raise FixtureError('%s did not listen on port %d; log tail:\n%s' % (
                 name, port, self.log_tail(name)))
 
-    def wait_listening(self, port, proc, timeout):
+    def wait_listening(self, port, proc, timeout, greets=True):
+        """True once port takes a connection (and, when greets, the server
+        sends something first, as SMTP and IMAP do)."""
         end = time.time() + timeout
         while time.time() < end:
             if proc.poll() is not None:
@@ -221,7 +245,7 @@ class Fixture:
             try:
                 with socket.create_connection(('127.0.0.1', port), 1) as s:
                     s.settimeout(10)
-                    if s.recv(100):
+                    if not greets or s.recv(100):
                         return True
             except OSError:
                 time.sleep(0.1)

@@ -23,6 +23,9 @@ root is refused), t_auth (SMTP AUTH, submission, imported hashes,
 password guessing), t_senders (sender policy at RCPT: held, refused,
 blocked, allowed; held mail expiry), t_outbound (capmail-outbound delivers the outbound
 queue to a second capmail-gateway as relay: byte-exact, retries, bounces),
+t_verify (capmail-verify: the verification link's page, statuses and
+headers, confirm releasing held mail into INBOX, rate limits, and the
+round trip in headless Chromium over WebDriver),
 t_tls (STARTTLS and implicit TLS with openssl s_client,
 swaks, curl, Python's ssl; certificate reload on SIGHUP: last, as it
 replaces the fixture's certificate). Last come the sanitizer
@@ -51,10 +54,11 @@ import t_auth                      # noqa: E402
 import t_privs                     # noqa: E402
 import t_senders                   # noqa: E402
 import t_outbound                  # noqa: E402
+import t_verify                    # noqa: E402
 import t_tls                       # noqa: E402
 
 MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
-           t_privs, t_auth, t_senders, t_outbound, t_tls]
+           t_privs, t_auth, t_senders, t_outbound, t_verify, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
@@ -144,7 +148,7 @@ def main():
                               tail.replace('\n', '\n    ')))
     finally:
         fx.stop()
-    for name in ('gateway', 'imapd'):
+    for name in ('gateway', 'imapd', 'verify'):
         counts.run('sanitizers: %s log clean, exit after SIGTERM' % name,
                    sanitizer_check(fx, name))
     if counts.failed:

@@ -1,0 +1,638 @@
+"""capmail-verify, the web service for sender verification links (issue:
+sender verification), against the fixture's daemon and, for the rate
+limits, a private one.
+
+Held mail comes in the real way: SMTP from an unknown sender to
+rita@link.test (domain link.test keeps the default policy
+verify-unknown); its link is minted by `capmailctl held link`. Exact
+statuses, headers and page text are read with http.client:
+
+- a forged (never issued) or altered link: 404 "This link is not valid";
+- GET and HEAD show the page ("SENDER asks to reach rita@link.test.",
+  "1 message is waiting.", the form) with the exact security headers, and
+  change nothing: the grant stays held, the challenge unused, INBOX empty;
+- POST without the form field, with a wrong one, with one from another
+  link's page, or with a correct MAC over a stamp older than an hour:
+  403, nothing changes;
+- POST with the page's field: 200 "Thank you: 1 message was delivered to
+  rita@link.test.", the message in INBOX over IMAP byte-exact, the sender
+  verified; a second POST 410, GET then 200 "Already confirmed";
+- expired links 410: one whose challenge expired in the database, and one
+  whose own (MAC-checked) expiry is past;
+- 405 with Allow for PUT and DELETE, 404 for other paths, the stylesheet,
+  413 for a big form;
+- the private daemon's limits: 429 with Retry-After per sender address and
+  per client address;
+- no log line holds a whole token;
+- the round trip in a real browser: headless Chromium driven over
+  chromedriver's WebDriver HTTP protocol (urllib, no selenium) opens the
+  link, reads the page, clicks the button, reads the result; the message
+  is then in INBOX over IMAP. Without chromium and chromedriver it SKIPs.
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import imaplib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import capfix
+import mailutil
+from mailutil import Skip
+
+DOMAIN = 'link.test'
+RITA = 'rita@link.test'
+RITA_PW = 'rita-Secret-11'
+CSP = ("default-src 'none'; style-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+HTML = 'text/html; charset=utf-8'
+NOT_VALID = '<h1>This link is not valid</h1>'
+EXPIRED = '<h1>This link has expired</h1>'
+FORM_BAD = '<h1>This confirmation is not valid</h1>'
+USED = '<h1>Already confirmed</h1>'
+FORM_RE = re.compile(r'<input type="hidden" name="form" value="([0-9]+\.[a-z2-7]{26})">')
+
+_seq = [0]
+_tokens = []        # every token used, for the log check
+_looked = []        # a token whose page was shown (GET 200)
+
+
+def setup(fx):
+    if fx.sql1("SELECT count(*) FROM domains WHERE name = '%s'" % DOMAIN) != '0':
+        return
+    fx.ctl('domain', 'add', DOMAIN)
+    fx.ctl('user', 'add', RITA, input=(RITA_PW + '\n').encode())
+
+
+def new_sender():
+    _seq[0] += 1
+    return 'writer%d-%d@far.example' % (_seq[0], os.getpid())
+
+
+def held_mail(fx, sender, tag):
+    """Send one message from sender to rita (held); (expected bytes, link,
+    token)."""
+    raw = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n'
+           'Message-ID: <%s@far.example>\r\n\r\nHello from %s.\r\n'
+           % (sender, RITA, tag, tag, sender)).encode()
+    expected = mailutil.send(fx, raw, [RITA], sender=sender)
+    if grant_state(fx, tag) != 'held':
+        raise AssertionError('the mail from %s is not held: %r' % (sender, grant_state(fx, tag)))
+    out = fx.ctl('held', 'link', RITA, sender).stdout.decode()
+    m = re.fullmatch(r'http://127\.0\.0\.1:%d/v/([a-z2-7]{60})\n' % fx.verify_port, out)
+    if not m:
+        raise AssertionError('held link printed %r' % out)
+    _tokens.append(m.group(1))
+    return expected, out.strip(), m.group(1)
+
+
+def grant_state(fx, tag):
+    rows = fx.sql("SELECT state FROM grants WHERE subject = '%s'" % tag)
+    return rows[0][0] if len(rows) == 1 else rows
+
+
+def challenge_used(fx, sender):
+    return fx.sql1("SELECT count(*) FROM challenges WHERE sender = '%s'"
+                   " AND used IS NOT NULL" % sender)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+        self.text = body.decode('utf-8', 'replace')
+
+    def header(self, name):
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        if len(vals) != 1:
+            raise AssertionError('header %s: %r' % (name, vals))
+        return vals[0]
+
+
+def request(port, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def post_form(port, token, fields):
+    body = urllib.parse.urlencode(fields).encode() if fields is not None else b''
+    hdrs = {'Content-Type': 'application/x-www-form-urlencoded'} if fields is not None else {}
+    return request(port, 'POST', '/v/' + token, body, hdrs)
+
+
+def expect(r, status, text, what, ctype=HTML):
+    if r.status != status:
+        raise AssertionError('%s: status %d, want %d; body %r' % (what, r.status, status, r.text[:300]))
+    if text is not None and text not in r.text:
+        raise AssertionError('%s: %r not in the page:\n%s' % (what, text, r.text[:1200]))
+    fixed = [('Content-Type', ctype), ('Content-Security-Policy', CSP),
+             ('X-Content-Type-Options', 'nosniff'), ('Referrer-Policy', 'no-referrer'),
+             ('Cache-Control', 'no-store')]
+    for name, want in fixed:
+        got = r.header(name)
+        if got != want:
+            raise AssertionError('%s: %s: %r, want %r' % (what, name, got, want))
+
+
+def form_field(r):
+    m = FORM_RE.search(r.text)
+    if not m:
+        raise AssertionError('no form field in the page:\n%s' % r.text[:1200])
+    return m.group(1)
+
+
+def imap_rita():
+    m = imaplib.IMAP4('127.0.0.1', _fx[0].imap_port, timeout=60)
+    m.login(RITA, RITA_PW)
+    return m
+
+
+_fx = [None]
+
+
+def inbox_has(fx, tag):
+    """The INBOX message with Subject tag: its bytes after Received, or
+    None."""
+    m = imap_rita()
+    try:
+        mailutil.check(m.select('INBOX', readonly=True), 'SELECT')
+        data = mailutil.check(m.uid('SEARCH', 'HEADER', 'Subject', tag), 'SEARCH')
+        uids = [int(x) for d in data if d for x in d.split()]
+        if not uids:
+            return None
+        if len(uids) != 1:
+            raise AssertionError('%d messages with subject %s' % (len(uids), tag))
+        return mailutil.strip_received(mailutil.fetch(m, uids[0])['BODY[]'])
+    finally:
+        m.logout()
+
+
+def key_bytes(fx):
+    with open(fx.secret_key, 'rb') as f:
+        return f.read()
+
+
+def make_token(key, expires):
+    """A token made as lib/captoken.c makes one: kind 'v', 128 random
+    bits, the expiry big-endian, then HMAC-SHA256 of those 21 bytes cut to
+    16; base32 lower case without padding."""
+    raw = b'v' + os.urandom(16) + struct.pack('>I', expires)
+    raw += hmac.new(key, raw, hashlib.sha256).digest()[:16]
+    return base64.b32encode(raw).decode().lower().rstrip('=')
+
+
+def make_form(key, token, stamp):
+    """The form field as verify/formtoken.c makes it."""
+    s = str(stamp).encode()
+    mac = hmac.new(key, b'capmail-verify-form\0' + token.encode() + b'\0' + s,
+                   hashlib.sha256).digest()[:16]
+    return '%d.%s' % (stamp, base64.b32encode(mac).decode().lower().rstrip('='))
+
+
+# ---- the cases ----------------------------------------------------------
+
+def test_forged(fx):
+    setup(fx)
+    port = fx.verify_port
+    key = key_bytes(fx)
+    _, _, token = held_mail(fx, new_sender(), 'forged-%d' % os.getpid())
+    # every kind of wrong link: a character changed, cut, one more, upper
+    # case, a token under another key, a made-up word
+    flip = token[:20] + ('a' if token[20] != 'a' else 'b') + token[21:]
+    other = make_token(b'another key, 32 bytes or more...', int(time.time()) + 3600)
+    for bad in (flip, token[:-1], token + 'a', token.upper(), other, 'hello', ''):
+        r = request(port, 'GET', '/v/' + bad)
+        expect(r, 404, NOT_VALID, 'GET /v/%s' % bad[:12])
+    # a well-made token (our key) the database never heard of: 404 too
+    r = request(port, 'GET', '/v/' + make_token(key, int(time.time()) + 3600))
+    expect(r, 404, NOT_VALID, 'GET of an unknown token')
+    r = post_form(port, flip, {'form': make_form(key, flip, int(time.time()))})
+    expect(r, 404, NOT_VALID, 'POST to an altered link')
+
+
+def test_get_changes_nothing(fx):
+    setup(fx)
+    port = fx.verify_port
+    sender = new_sender()
+    tag = 'look-%d' % os.getpid()
+    _, _, token = held_mail(fx, sender, tag)
+    _looked.append(token)
+    r = request(port, 'GET', '/v/' + token)
+    expect(r, 200, '<p>%s asks to reach %s.</p>\n<p>1 message is waiting.</p>' % (sender, RITA),
+           'GET the link')
+    for want in ('<html lang="en">', '<title>Confirm that you sent this mail</title>',
+                 '<link rel="stylesheet" href="../verify.css">', '<form method="post">',
+                 '<button type="submit">Confirm: I sent this mail</button>'):
+        if want not in r.text:
+            raise AssertionError('%r not in the page' % want)
+    if '<script' in r.text or 'style=' in r.text or 'http' in r.text:
+        raise AssertionError('script, inline style or an outside address in the page')
+    form_field(r)
+    h = request(port, 'HEAD', '/v/' + token)
+    expect(h, 200, None, 'HEAD the link')
+    if h.body != b'':
+        raise AssertionError('HEAD has a body: %r' % h.body[:80])
+    # a link scanner's GETs: again, and with a query
+    request(port, 'GET', '/v/' + token + '?utm_source=scanner')
+    if grant_state(fx, tag) != 'held':
+        raise AssertionError('after GET the grant is %r' % grant_state(fx, tag))
+    if challenge_used(fx, sender) != '0':
+        raise AssertionError('after GET the challenge is used')
+    if fx.sql1("SELECT count(*) FROM sender_rules WHERE pattern = '%s'" % sender) != '0':
+        raise AssertionError('after GET the sender has a rule')
+    if inbox_has(fx, tag) is not None:
+        raise AssertionError('after GET the message is in INBOX')
+
+
+def test_form_refused(fx):
+    setup(fx)
+    port = fx.verify_port
+    key = key_bytes(fx)
+    sender = new_sender()
+    tag = 'forms-%d' % os.getpid()
+    _, _, token = held_mail(fx, sender, tag)
+    _, _, token2 = held_mail(fx, new_sender(), 'forms2-%d' % os.getpid())
+    good = form_field(request(port, 'GET', '/v/' + token))
+    other = form_field(request(port, 'GET', '/v/' + token2))
+    stale = make_form(key, token, int(time.time()) - 3700)
+    wrong_mac = good[:-3] + ('aaa' if good[-3:] != 'aaa' else 'bba')
+    cases = [
+        ('no body', None),
+        ('no form field', {'other': 'x'}),
+        ('an empty field', {'form': ''}),
+        ('a wrong MAC', {'form': wrong_mac}),
+        ('the field of another link', {'form': other}),
+        ('a page older than an hour', {'form': stale}),
+        ('garbage', {'form': '<script>'}),
+    ]
+    for what, fields in cases:
+        r = post_form(port, token, fields)
+        expect(r, 403, FORM_BAD, 'POST with %s' % what)
+    # the field twice (the good one among them) is refused too
+    r = request(port, 'POST', '/v/' + token,
+                ('form=%s&form=%s' % (good, good)).encode(),
+                {'Content-Type': 'application/x-www-form-urlencoded'})
+    expect(r, 403, FORM_BAD, 'POST with the field twice')
+    # a multipart form is not what the page sends: no field
+    r = request(port, 'POST', '/v/' + token,
+                b'--b\r\nContent-Disposition: form-data; name="form"\r\n\r\n' +
+                good.encode() + b'\r\n--b--\r\n',
+                {'Content-Type': 'multipart/form-data; boundary=b'})
+    expect(r, 403, FORM_BAD, 'POST multipart')
+    if grant_state(fx, tag) != 'held' or challenge_used(fx, sender) != '0':
+        raise AssertionError('a refused POST changed something')
+    if inbox_has(fx, tag) is not None:
+        raise AssertionError('a refused POST delivered the message')
+
+
+def test_confirm(fx):
+    setup(fx)
+    port = fx.verify_port
+    sender = new_sender()
+    tag = 'confirm-%d' % os.getpid()
+    expected, _, token = held_mail(fx, sender, tag)
+    field = form_field(request(port, 'GET', '/v/' + token))
+    r = post_form(port, token, {'form': field})
+    expect(r, 200, '<p>Thank you: 1 message was delivered to %s.</p>' % RITA, 'POST confirm')
+    if grant_state(fx, tag) != 'active':
+        raise AssertionError('after confirm the grant is %r' % grant_state(fx, tag))
+    got = inbox_has(fx, tag)
+    if got != expected:
+        raise AssertionError('INBOX: ' + (mailutil.diff_at(expected, got) if got else 'missing'))
+    rule = fx.sql("SELECT p.address, r.kind FROM sender_rules r JOIN principals p"
+                  " ON p.id = r.owner WHERE r.pattern = '%s'" % sender)
+    if rule != [[RITA, 'verified']]:
+        raise AssertionError('sender rules: %r' % rule)
+    r = post_form(port, token, {'form': field})
+    expect(r, 410, USED, 'a second POST')
+    r = request(port, 'GET', '/v/' + token)
+    expect(r, 200, USED, 'GET after confirm')
+    if 'name="form"' in r.text:
+        raise AssertionError('a used link still shows the form')
+    # the sender's next mail goes straight to INBOX
+    tag2 = 'after-%d' % os.getpid()
+    raw = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nAgain.\r\n'
+           % (sender, RITA, tag2)).encode()
+    mailutil.send(fx, raw, [RITA], sender=sender)
+    if grant_state(fx, tag2) != 'active':
+        raise AssertionError('the verified sender\'s next mail is %r' % grant_state(fx, tag2))
+
+
+def test_expired(fx):
+    setup(fx)
+    port = fx.verify_port
+    sender = new_sender()
+    tag = 'expired-%d' % os.getpid()
+    _, _, token = held_mail(fx, sender, tag)
+    field = form_field(request(port, 'GET', '/v/' + token))
+    fx.sql("UPDATE challenges SET expires = now() - interval '1 minute'"
+           " WHERE sender = '%s'" % sender)
+    r = request(port, 'GET', '/v/' + token)
+    expect(r, 410, EXPIRED, 'GET of a link expired in the database')
+    r = post_form(port, token, {'form': field})
+    expect(r, 410, EXPIRED, 'POST to a link expired in the database')
+    if grant_state(fx, tag) != 'held' or challenge_used(fx, sender) != '0':
+        raise AssertionError('an expired link changed something')
+    # a link whose own expiry (under the MAC) is past
+    old = make_token(key_bytes(fx), int(time.time()) - 60)
+    r = request(port, 'GET', '/v/' + old)
+    expect(r, 410, EXPIRED, 'GET of a link past its own expiry')
+
+
+def test_methods(fx):
+    setup(fx)
+    port = fx.verify_port
+    _, _, token = held_mail(fx, new_sender(), 'methods-%d' % os.getpid())
+    for method in ('PUT', 'DELETE', 'PATCH', 'OPTIONS'):
+        r = request(port, method, '/v/' + token, b'x' if method == 'PUT' else None)
+        expect(r, 405, '<h1>Method not allowed</h1>', method)
+        if r.header('Allow') != 'GET, HEAD, POST':
+            raise AssertionError('%s: Allow %r' % (method, r.header('Allow')))
+    r = request(port, 'POST', '/verify.css')
+    expect(r, 405, None, 'POST /verify.css')
+    if r.header('Allow') != 'GET, HEAD':
+        raise AssertionError('POST /verify.css: Allow %r' % r.header('Allow'))
+    for path in ('/', '/v', '/x/' + token, '/verify.css/x', '/v/../verify.css2'):
+        r = request(port, 'GET', path)
+        expect(r, 404, None, 'GET %s' % path)
+    r = request(port, 'GET', '/verify.css')
+    expect(r, 200, 'body{', 'GET /verify.css', ctype='text/css; charset=utf-8')
+    # a form over 4096 bytes, with its Content-Length: refused before it
+    # is read
+    r = request(port, 'POST', '/v/' + token, b'form=' + b'a' * 5000,
+                {'Content-Type': 'application/x-www-form-urlencoded'})
+    expect(r, 413, '<h1>Request too large</h1>', 'POST of 5 kB')
+    # chunked, so the size shows only while it comes: the connection is
+    # closed
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    try:
+        c.putrequest('POST', '/v/' + token)
+        c.putheader('Content-Type', 'application/x-www-form-urlencoded')
+        c.putheader('Transfer-Encoding', 'chunked')
+        c.endheaders()
+        try:
+            for _ in range(10):
+                c.send(b'400\r\n' + b'a' * 1024 + b'\r\n')
+            c.send(b'0\r\n\r\n')
+            status = c.getresponse().status
+        except (ConnectionError, http.client.RemoteDisconnected):
+            status = None
+    finally:
+        c.close()
+    if status is not None:
+        raise AssertionError('a 10 kB chunked form got %r, not a closed connection' % status)
+
+
+def test_rate_limits(fx):
+    """A private capmail-verify with verify_rate_ip = 6 and
+    verify_rate_sender = 2 a minute: the third look at one sender's link is
+    429, other links go on until the address's sixth request; then 429
+    for everything from 127.0.0.1, with Retry-After."""
+    setup(fx)
+    port = capfix.free_port()
+    conf = os.path.join(fx.dir, 'verify-rate.conf')
+    with open(fx.conf) as f:
+        base = [l for l in f if l.split('=')[0].strip() not in ('verify_listen',)]
+    with open(conf, 'w') as f:
+        f.writelines(base + ['verify_listen = 127.0.0.1:%d\n' % port,
+                             'verify_rate_ip = 6\n', 'verify_rate_sender = 2\n'])
+    _, _, token = held_mail(fx, new_sender(), 'rate-%d' % os.getpid())
+    log = os.path.join(fx.dir, 'verify-rate.log')
+    with open(log, 'ab') as lf:
+        p = subprocess.Popen([fx.verify, '-c', conf], stdin=subprocess.DEVNULL,
+                             stdout=lf, stderr=subprocess.STDOUT)
+    try:
+        if not fx.wait_listening(port, p, 60, greets=False):
+            raise AssertionError('private capmail-verify did not start')
+        expect(request(port, 'GET', '/v/' + token), 200, None, 'look 1')
+        expect(request(port, 'GET', '/v/' + token), 200, None, 'look 2')
+        r = request(port, 'GET', '/v/' + token)
+        expect(r, 429, '<h1>Too many requests</h1>', 'look 3 (sender limit)')
+        ra = int(r.header('Retry-After'))
+        if not 1 <= ra <= 60:
+            raise AssertionError('Retry-After %d' % ra)
+        # requests 4 to 6 of this address: forged links, 404
+        for i in range(3):
+            expect(request(port, 'GET', '/v/forged%d' % i), 404, NOT_VALID, 'forged %d' % i)
+        r = request(port, 'GET', '/v/forged')
+        expect(r, 429, '<h1>Too many requests</h1>', 'request 7 (address limit)')
+        if not 1 <= int(r.header('Retry-After')) <= 60:
+            raise AssertionError('Retry-After %r' % r.header('Retry-After'))
+        r = post_form(port, token, {'form': 'x'})
+        expect(r, 429, None, 'a POST over the address limit')
+    finally:
+        p.send_signal(signal.SIGTERM)
+        st = p.wait(30)
+    if st != 0:
+        raise AssertionError('private capmail-verify exited %r' % st)
+    text = open(log, 'rb').read()
+    if re.search(rb'ERROR: (Address|Leak)Sanitizer|runtime error:', text):
+        raise AssertionError('sanitizer report in verify-rate.log')
+
+
+def test_log(fx):
+    """Every request is one line with method, path (token cut), status and
+    address; no whole token appears anywhere in the log."""
+    text = open(fx.logs['verify'], 'rb').read().decode('utf-8', 'replace')
+    if not _tokens:
+        raise Skip('no token was used (the other cases did not run)')
+    for t in _tokens:
+        if t in text:
+            raise AssertionError('a whole token is in verify.log')
+        if t[:30] in text:
+            raise AssertionError('30 characters of a token are in verify.log')
+    if not _looked:
+        raise Skip('no page was shown (the other cases did not run)')
+    t = _looked[0]
+    want = 'http request method=GET path=/v/%s... status=200 address=127.0.0.1' % t[:8]
+    if want not in text:
+        raise AssertionError('no line %r in verify.log' % want)
+    if not re.search(r'http request method=POST path=/v/[a-z2-7]{8}\.\.\. status=403 '
+                     r'address=127\.0\.0\.1', text):
+        raise AssertionError('no POST 403 line in verify.log')
+
+
+# ---- the browser -----------------------------------------------------------
+
+ELEMENT = 'element-6066-11e4-a52e-4f735466cecf'
+
+
+class WebDriver:
+    """chromedriver's W3C WebDriver protocol over HTTP with urllib."""
+
+    def __init__(self, port):
+        self.base = 'http://127.0.0.1:%d' % port
+        self.sid = None
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return json.loads(r.read().decode())['value']
+        except urllib.error.HTTPError as e:
+            raise AssertionError('WebDriver %s %s: %d %s' % (
+                method, path, e.code, e.read().decode('utf-8', 'replace')[:800]))
+
+    def session(self, path=''):
+        return '/session/%s%s' % (self.sid, path)
+
+    def start(self, profile):
+        args = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                '--disable-background-networking', '--disable-component-update',
+                '--disable-sync', '--disable-dev-shm-usage',
+                '--user-data-dir=' + profile]
+        v = self.call('POST', '/session', {'capabilities': {'alwaysMatch': {
+            'browserName': 'chrome',
+            'goog:chromeOptions': {'binary': '/usr/bin/chromium', 'args': args},
+            'goog:loggingPrefs': {'browser': 'ALL'}}}})
+        self.sid = v['sessionId']
+
+    def go(self, url):
+        self.call('POST', self.session('/url'), {'url': url})
+
+    def find(self, css):
+        return self.call('POST', self.session('/element'),
+                         {'using': 'css selector', 'value': css})[ELEMENT]
+
+    def text(self, css):
+        return self.call('GET', self.session('/element/%s/text' % self.find(css)))
+
+    def click(self, css):
+        self.call('POST', self.session('/element/%s/click' % self.find(css)), {})
+
+    def title(self):
+        return self.call('GET', self.session('/title'))
+
+    def url(self):
+        return self.call('GET', self.session('/url'))
+
+    def script(self, js):
+        return self.call('POST', self.session('/execute/sync'), {'script': js, 'args': []})
+
+    def console(self):
+        return self.call('POST', self.session('/se/log'), {'type': 'browser'})
+
+    def quit(self):
+        if self.sid is not None:
+            try:
+                self.call('DELETE', self.session())
+            except (AssertionError, OSError):
+                pass
+            self.sid = None
+
+
+def wait_for(cond, what, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError('timed out waiting for %s' % what)
+
+
+def test_browser(fx):
+    for b in ('/usr/bin/chromium', '/usr/bin/chromedriver'):
+        if not os.access(b, os.X_OK):
+            raise Skip('%s is not installed (Debian packages chromium, '
+                       'chromium-driver; contrib/install-deps --test)' % b)
+    setup(fx)
+    sender = new_sender()
+    tag = 'browser-%d' % os.getpid()
+    expected, link, _ = held_mail(fx, sender, tag)
+    profile = tempfile.mkdtemp(prefix='capmail-chromium-')
+    port = capfix.free_port()
+    dlog = os.path.join(fx.dir, 'chromedriver.log')
+    with open(dlog, 'ab') as lf:
+        drv = subprocess.Popen(['/usr/bin/chromedriver', '--port=%d' % port],
+                               stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+    wd = WebDriver(port)
+    try:
+        def ready():
+            try:
+                return wd.call('GET', '/status').get('ready')
+            except (OSError, AssertionError):
+                return False
+        wait_for(ready, 'chromedriver')
+        wd.start(profile)
+        wd.go(link)
+        if wd.title() != 'Confirm that you sent this mail':
+            raise AssertionError('page title %r' % wd.title())
+        main = wd.text('main')
+        for want in ('%s asks to reach %s.' % (sender, RITA), '1 message is waiting.'):
+            if want not in main:
+                raise AssertionError('%r not in the page text %r' % (want, main))
+        if wd.text('button') != 'Confirm: I sent this mail':
+            raise AssertionError('button text %r' % wd.text('button'))
+        # the stylesheet loaded under the CSP (style-src 'self')
+        bg = wd.script("return getComputedStyle(document.querySelector('button'))"
+                       ".backgroundColor")
+        if bg != 'rgb(17, 34, 68)':
+            raise AssertionError('button background %r: the stylesheet did not apply' % bg)
+        if grant_state(fx, tag) != 'held':
+            raise AssertionError('opening the page released the mail')
+        wd.click('button')
+        wait_for(lambda: wd.title() == 'Thank you', 'the result page')
+        main = wd.text('main')
+        want = 'Thank you: 1 message was delivered to %s.' % RITA
+        if want not in main:
+            raise AssertionError('%r not in the result page %r' % (want, main))
+        if wd.url() != link:
+            raise AssertionError('the result page is at %r, not the link' % wd.url())
+        msgs = [e for e in wd.console() if 'Content Security Policy' in e.get('message', '')]
+        if msgs:
+            raise AssertionError('CSP violations in the console: %r' % msgs)
+    finally:
+        wd.quit()
+        drv.terminate()
+        try:
+            drv.wait(30)
+        except subprocess.TimeoutExpired:
+            drv.kill()
+            drv.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+    got = inbox_has(fx, tag)
+    if got != expected:
+        raise AssertionError('INBOX after the browser: ' +
+                             (mailutil.diff_at(expected, got) if got else 'missing'))
+
+
+def cases(fx):
+    _fx[0] = fx
+    return [
+        ('verify: forged, altered and unknown links get 404 "not valid"',
+         lambda: test_forged(fx)),
+        ('verify: GET and HEAD show the page with the security headers and change nothing',
+         lambda: test_get_changes_nothing(fx)),
+        ('verify: POST without, with a wrong, another link\'s or a stale form field: 403',
+         lambda: test_form_refused(fx)),
+        ('verify: POST confirms: INBOX byte-exact, sender verified; reuse 410, GET 200',
+         lambda: test_confirm(fx)),
+        ('verify: expired links (database, own expiry) 410', lambda: test_expired(fx)),
+        ('verify: 405 with Allow, 404 other paths, the stylesheet, 413',
+         lambda: test_methods(fx)),
+        ('verify: rate limits per sender and per address: 429 with Retry-After',
+         lambda: test_rate_limits(fx)),
+        ('verify: headless Chromium opens the link, confirms; the mail is in INBOX',
+         lambda: test_browser(fx)),
+        ('verify: one log line a request, never a whole token', lambda: test_log(fx)),
+    ]
