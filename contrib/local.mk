@@ -2,4 +2,4 @@
 dist_noinst_SCRIPTS += contrib/quickstart contrib/build contrib/install-deps
 EXTRA_DIST += contrib/capmail.conf.sample
 EXTRA_DIST += contrib/systemd/capmail-gateway.service contrib/systemd/capmail-imapd.service \
-	contrib/systemd/capmail-outbound.service
+	contrib/systemd/capmail-outbound.service contrib/systemd/capmail-verify.service

@@ -134,13 +134,14 @@ main(int argc, char **argv)
 
 	mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, verify_handle, &vs,
+	    /* first, so that every message of MHD's comes through it */
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)VERIFY_MAX_CONNS,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)VERIFY_PER_IP_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)VERIFY_TIMEOUT,
 	    MHD_OPTION_NOTIFY_COMPLETED, verify_completed, &vs,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (mhd == NULL)
 		log_fatal("libmicrohttpd did not start on %s",
