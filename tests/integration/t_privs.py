@@ -9,6 +9,9 @@ As root only (skipped otherwise):
   /proc/PID/status shows real, effective, saved and filesystem uid and gid
   of the capmail user and no group 0 (nor any other supplementary group
   than its own);
+- capmail-verify likewise (it read the root-owned 0600 secret key before
+  the drop): a link unknown to the database gets 404, not 503, so its
+  database connection works after the drop;
 - a daemon configured with user = root exits 1 with the log line
   "refusing to run with uid 0" and never serves; so does one named a user
   that does not exist.
@@ -62,7 +65,7 @@ class Daemon:
         with open(self.conf, 'w') as f:
             f.writelines(lines)
         os.chmod(self.conf, 0o644)
-        binary = fx.gateway if proto == 'smtp' else fx.imapd
+        binary = {'smtp': fx.gateway, 'imap': fx.imapd, 'verify': fx.verify}[proto]
         with open(self.log, 'ab') as logf:
             self.proc = subprocess.Popen([binary, '-c', self.conf],
                                          stdin=subprocess.DEVNULL,
@@ -194,6 +197,36 @@ def test_imapd(fx):
         d.stop()
 
 
+def test_verify(fx):
+    import http.client
+    import t_verify
+    pw = need_root()
+    d = Daemon(fx, 'verify', 'verify', UNPRIV)
+    try:
+        if not fx.wait_listening(d.port, d.proc, 60, greets=False):
+            raise AssertionError('capmail-verify did not listen on port %d:\n%s'
+                                 % (d.port, d.tail()))
+        check_ids(d, pw)
+        token = t_verify.make_token(t_verify.key_bytes(fx), int(time.time()) + 3600)
+        c = http.client.HTTPConnection('127.0.0.1', d.port, timeout=30)
+        try:
+            c.request('GET', '/v/' + token)
+            r = c.getresponse()
+            r.read()
+        finally:
+            c.close()
+        if r.status != 404:
+            raise AssertionError('GET of an unknown link: %d, want 404 (the store '
+                                 'after the drop?)\n%s' % (r.status, d.tail()))
+        check_ids(d, pw)
+        st = d.stop()
+        if st != 0:
+            raise AssertionError('exit status %r after SIGTERM:\n%s' % (st, d.tail()))
+        d.check_clean()
+    finally:
+        d.stop()
+
+
 def refuses(fx, proto, user, text):
     need_root()
     d = Daemon(fx, '%s-%s' % (proto, user.replace('-', '')), proto, user)
@@ -217,6 +250,10 @@ def cases(fx):
              'delivers after the drop', lambda: test_gateway(fx)),
             ('privs: imapd on a port < 1024 runs as capmail, logs in after the drop',
              lambda: test_imapd(fx)),
+            ('privs: capmail-verify on a port < 1024 runs as capmail, reads the store '
+             'after the drop', lambda: test_verify(fx)),
+            ('privs: capmail-verify with user = root refuses to run (exit 1)',
+             lambda: refuses(fx, 'verify', 'root', 'user root: refusing to run with uid 0')),
             ('privs: gateway with user = root refuses to run (exit 1)',
              lambda: refuses(fx, 'smtp', 'root', 'user root: refusing to run with uid 0')),
             ('privs: imapd with user = root refuses to run (exit 1)',
