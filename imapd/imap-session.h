@@ -27,6 +27,10 @@
  *    for those messages, SEARCH RECENT/NEW/OLD use it, and the poll sends
  *    "* n RECENT" when the count grows.
  *
+ *  - IDLE (imap-idle.h): while s->idle is set, input is read as lines
+ *    for imap_idle_line() ("DONE"), not as commands; the polls are jobs
+ *    with an empty tag.
+ *
  * imap_session_set_state() is the only place the state changes; it logs
  * old -> new.
  */

@@ -11,11 +11,11 @@
  * started as root) after binding and after reading the TLS key, and runs
  * one libuv loop; every
  * database access goes through store_run(), except the LISTEN connection
- * that wakes IDLE (imap-notify.c), which the loop only reads. SIGTERM and SIGINT stop it:
- * every session is told "* BYE Server shutting down" and closed (a command
- * whose answer was not sent is either committed or rolled back by
- * PostgreSQL, never half done); a second signal stops at once. SIGHUP
- * loads the certificate and key again for new sessions.
+ * that wakes IDLE (imap-notify.c), which the loop only reads. SIGTERM and
+ * SIGINT stop it: every session is told "* BYE Server shutting down"
+ * and closed (a command whose answer was not sent is either committed or
+ * rolled back by PostgreSQL, never half done); a second signal stops at
+ * once. SIGHUP loads the certificate and key again for new sessions.
  */
 #include "config.h"
 
