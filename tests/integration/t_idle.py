@@ -11,13 +11,17 @@ arrive (a failure bound, not a speed check).
 - mail delivered over SMTP to the idling user is announced as
   "* n EXISTS" and "* r RECENT" (counts one above SELECT's); DONE answers
   "tag OK IDLE terminated";
+- 40 sessions idling in the same INBOX each get the EXISTS; exactly one
+  of them the RECENT (\\Recent belongs to one session);
 - another session's STORE +FLAGS (\\Flagged) shows as "* n FETCH (UID u
   FLAGS (...))" with the new flags; its STORE \\Deleted and EXPUNGE as the
   FETCH, then "* n EXPUNGE"; and the session goes on with NOOP after DONE;
 - PostgreSQL stopped and started while a session idles: imapd logs the
   lost LISTEN connection and listening again, and the next delivery still
   reaches the idling session;
-- that imapd exits 0 on SIGTERM and its log has no sanitizer report.
+- imap_timeout still applies in IDLE (an imapd with imap_timeout = 2:
+  "* BYE Idle timeout, closing", then the connection is closed);
+- the imapds exit 0 on SIGTERM and their logs have no sanitizer report.
 """
 
 import atexit
@@ -38,16 +42,16 @@ USER = 'carol@example.test'
 
 
 class Imapd:
-    def __init__(self, fx):
+    def __init__(self, fx, name='idle', extra=()):
         self.fx = fx
         self.port = capfix.free_port()
-        self.log = os.path.join(fx.dir, 'idle-imapd.log')
-        self.conf = os.path.join(fx.dir, 'capmail-idle.conf')
+        self.log = os.path.join(fx.dir, '%s-imapd.log' % name)
+        self.conf = os.path.join(fx.dir, 'capmail-%s.conf' % name)
         with open(fx.conf) as f:
             base = [l for l in f if not l.split('=')[0].strip().endswith('_listen')]
         with open(self.conf, 'w') as f:
             f.writelines(base + ['imap_listen = 127.0.0.1:%d\n' % self.port,
-                                 'imap_idle_poll = 3600\n'])
+                                 'imap_idle_poll = 3600\n'] + list(extra))
         os.chmod(self.conf, 0o644)
         with open(self.log, 'ab') as logf:
             self.proc = subprocess.Popen([fx.imapd, '-c', self.conf],
@@ -190,6 +194,33 @@ def test_exists(fx, d):
         r.close()
 
 
+def test_many(fx, d, n=40):
+    sessions = []
+    try:
+        for i in range(n):
+            r = Raw(d.port)
+            sessions.append((r,) + r.select())
+            r.idle()
+        deliver(fx, 'idle many %d' % os.getpid())
+        recent = 0
+        for r, exists, rec in sessions:
+            r.expect('* %d EXISTS' % (exists + 1))
+            r.send('DONE')
+            got = r.line()
+            if got == '* %d RECENT' % (rec + 1):
+                recent += 1
+                got = r.line()
+            if got != r.idle_tag + ' OK IDLE terminated':
+                raise AssertionError('after EXISTS: %r' % got)
+        # \Recent goes to exactly one session (RFC 3501 2.3.2)
+        if recent != 1:
+            raise AssertionError('%d of %d sessions were told the message is recent'
+                                 % (recent, n))
+    finally:
+        for r, _, _ in sessions:
+            r.close()
+
+
 def test_flags_expunge(fx, d):
     deliver(fx, 'idle flags %d' % os.getpid())
     r = Raw(d.port)
@@ -252,6 +283,27 @@ def test_pg_restart(fx, d):
         r.close()
 
 
+def test_timeout(fx, d):
+    t = Imapd(fx, 'idle-timeout', ['imap_timeout = 2\n'])
+    try:
+        r = Raw(t.port)
+        r.select()
+        r.idle()
+        r.expect('* BYE Idle timeout, closing')
+        try:
+            data = r.sock.recv(100)
+        except socket.timeout:
+            raise AssertionError('still open after the BYE')
+        if data != b'':
+            raise AssertionError('after the BYE: %r' % data)
+        r.sock.close()
+    finally:
+        st = t.stop()
+    if st != 0 or SANITIZER_RE.search(t.text()):
+        raise AssertionError('imapd (imap_timeout = 2) exit status %r, log:\n%s'
+                             % (st, t.tail(40)))
+
+
 def test_clean(fx, d):
     st = d.stop()
     if st != 0:
@@ -271,9 +323,13 @@ def cases(fx):
         return go
     return [('idle: a delivery over SMTP reaches an idling session as EXISTS, RECENT; '
              'DONE is OK', run(test_exists)),
+            ('idle: 40 sessions idling in one INBOX each get EXISTS, one RECENT',
+             run(test_many)),
             ('idle: another session\'s STORE shows as FETCH FLAGS, its EXPUNGE as EXPUNGE',
              run(test_flags_expunge)),
             ('idle: PostgreSQL restarted: LISTEN again, the idling session gets the '
              'next delivery', run(test_pg_restart)),
+            ('idle: imap_timeout applies while idling (2 s: BYE, closed)',
+             run(test_timeout)),
             ('idle: its imapd exits 0 on SIGTERM, log without sanitizer reports',
              run(test_clean))]
