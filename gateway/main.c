@@ -26,6 +26,8 @@
 #include <uv.h>
 
 #include "authlimit.h"
+#include "authres.h"
+#include "errors.h"
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
@@ -85,6 +87,13 @@ main(int argc, char **argv)
 	authlimit_conf_from_cfg(&alconf, cfg);
 	if ((gw.authlimit = authlimit_new(&alconf)) == NULL)
 		log_fatal("authlimit: out of memory");
+	if (cfg_bool(cfg, "auth_checks")) {
+		/* reads the public suffix list: before the privilege drop */
+		if ((rc = authres_ctx_new(cfg_str(cfg, "dns_resolver"),
+		    &gw.authres, err, sizeof err)) < 0)
+			log_fatal("auth checks: %s", rc == CM_ENOMEM ?
+			    "out of memory" : err);
+	}
 
 	/* the key is read while still privileged */
 	if (tls_init(cfg, err, sizeof err) < 0)
@@ -141,6 +150,7 @@ main(int argc, char **argv)
 	store_free(&gw.store);
 	tls_cleanup();
 	authlimit_free(&gw.authlimit);
+	authres_ctx_free(&gw.authres);
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);
 	return 0;

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "authres.h"
 #include "buf.h"
 #include "sasl.h"
 #include "conn.h"
@@ -93,6 +94,14 @@ struct smtp_session {
 	struct sasl sasl;		/* the exchange; wiped after it */
 	int64_t auth_id;		/* out of the password check */
 	char auth_user[SASL_USER_MAX + 1];	/* once SF_AUTH */
+	/* SPF/DKIM/DMARC of the last message (smtp_listen only; zero, all
+	 * "none", on submission or with auth_checks = no): computed on a
+	 * worker thread between the end of DATA and the store request, kept
+	 * after delivery for the sender verification that follows it */
+	struct authres auth;
+	unsigned auth_checked:1;	/* auth holds a real check's result */
+	char auth_summary[64];		/* authres_summary(), for the grants */
+	uv_work_t auth_work;
 };
 
 struct smtp_cmd {

@@ -13,7 +13,10 @@ Fixture(srcdir, builddir).start():
     STARTTLS), submissions (submission over implicit TLS) and imaps;
     auth_plaintext_loopback = yes so that plain LOGIN and AUTH over
     loopback work; failed-login throttling out of the way (t_auth tests it
-    on private daemons);
+    on private daemons); dns_resolver a loopback UDP port where nothing
+    listens, so that no test's mail is looked up in the real DNS (every
+    auth check lookup is refused at once: temperror; t_authres runs a DNS
+    server of its own for private gateways);
   - the real capmail-gateway and capmail-imapd from the build tree, logging
     to gateway.log / imapd.log in that folder, started as the current user
     (as root they drop to the `capmail` system user, created when missing).
@@ -44,8 +47,8 @@ class FixtureError(Exception):
     pass
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
     s.close()
@@ -158,9 +161,10 @@ class Fixture:
                     'auth_fail_limit = 1000\n'
                     'auth_lockout_limit = 100000\n'
                     'log_level = debug\n'
+                    'dns_resolver = 127.0.0.1:%d\n'
                     % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port,
                        self.submission_port, self.smtps_port, self.imaps_port,
-                       self.cert, self.key))
+                       self.cert, self.key, free_port(socket.SOCK_DGRAM)))
         os.chmod(self.conf, 0o644)
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)

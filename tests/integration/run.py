@@ -22,6 +22,8 @@ started as root on ports < 1024 run as the unprivileged `user`; user =
 root is refused), t_auth (SMTP AUTH, submission, imported hashes,
 password guessing), t_outbound (capmail-outbound delivers the outbound
 queue to a second capmail-gateway as relay: byte-exact, retries, bounces),
+t_authres (SPF, DKIM, DMARC against a dnsmasq of its own: the exact
+Authentication-Results field, grantor_auth and auth_results),
 t_tls (STARTTLS and implicit TLS with openssl s_client,
 swaks, curl, Python's ssl; certificate reload on SIGHUP: last, as it
 replaces the fixture's certificate). Last come the sanitizer
@@ -49,10 +51,11 @@ import t_conn                      # noqa: E402
 import t_auth                      # noqa: E402
 import t_privs                     # noqa: E402
 import t_outbound                  # noqa: E402
+import t_authres                   # noqa: E402
 import t_tls                       # noqa: E402
 
 MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
-           t_privs, t_auth, t_outbound, t_tls]
+           t_privs, t_auth, t_outbound, t_authres, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
