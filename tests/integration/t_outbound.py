@@ -42,6 +42,7 @@ import subprocess
 import time
 
 import capfix
+import mailutil
 from t_conn import SANITIZER_RE
 
 REMOTE_DOMAIN = 'remote.test'
