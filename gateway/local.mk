@@ -14,8 +14,8 @@ gateway_capmail_gateway_SOURCES = \
 	gateway/smtp-verify.c \
 	gateway/held-expiry.c gateway/held-expiry.h
 gateway_capmail_gateway_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) \
-	$(OPENSSL_CFLAGS) $(LIBPQ_CFLAGS)
-gateway_capmail_gateway_LDADD = gateway/libsmtp.a $(STORE_LDADD)
+	$(OPENSSL_CFLAGS) $(LIBPQ_CFLAGS) $(AUTHRES_CFLAGS)
+gateway_capmail_gateway_LDADD = gateway/libsmtp.a $(AUTHRES_LDADD) $(STORE_LDADD)
 
 check_PROGRAMS += tests/unit/test-smtp-parse
 TESTS += tests/unit/test-smtp-parse

@@ -28,6 +28,8 @@
 
 #include "authlimit.h"
 #include "captoken.h"
+#include "authres.h"
+#include "errors.h"
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
@@ -89,6 +91,13 @@ main(int argc, char **argv)
 	authlimit_conf_from_cfg(&alconf, cfg);
 	if ((gw.authlimit = authlimit_new(&alconf)) == NULL)
 		log_fatal("authlimit: out of memory");
+	if (cfg_bool(cfg, "auth_checks")) {
+		/* reads the public suffix list: before the privilege drop */
+		if ((rc = authres_ctx_new(cfg_str(cfg, "dns_resolver"),
+		    &gw.authres, err, sizeof err)) < 0)
+			log_fatal("auth checks: %s", rc == CM_ENOMEM ?
+			    "out of memory" : err);
+	}
 
 	/* the keys are read while still privileged */
 	gw.verify_url_base = cfg_str(cfg, "verify_url_base");
@@ -166,6 +175,7 @@ main(int argc, char **argv)
 		captoken_key_wipe(key);
 		free(key);
 	}
+	authres_ctx_free(&gw.authres);
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);
 	return 0;

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "authres.h"
 #include "buf.h"
 #include "sasl.h"
 #include "conn.h"
@@ -91,9 +92,6 @@ struct smtp_session {
 	struct smtp_session *next, *prev;	/* gw->sessions */
 	struct smtp_lookup lookup;	/* RCPT request to the store */
 	struct store_delivery deliv;	/* DATA request to the store */
-	/* the sender's address is authenticated (SPF pass, or an aligned
-	 * DKIM pass): held mail may be challenged */
-	unsigned sender_authenticated:1;
 	struct {			/* out of smtp_after_delivery */
 		int rc;			/* the first error, or 0 */
 		unsigned challenged:1;	/* a challenge was queued */
@@ -110,6 +108,14 @@ struct smtp_session {
 	struct sasl sasl;		/* the exchange; wiped after it */
 	int64_t auth_id;		/* out of the password check */
 	char auth_user[SASL_USER_MAX + 1];	/* once SF_AUTH */
+	/* SPF/DKIM/DMARC of the last message (smtp_listen only; zero, all
+	 * "none", on submission or with auth_checks = no): computed on a
+	 * worker thread between the end of DATA and the store request, kept
+	 * after delivery for the sender verification that follows it */
+	struct authres auth;
+	unsigned auth_checked:1;	/* auth holds a real check's result */
+	char auth_summary[64];		/* authres_summary(), for the grants */
+	uv_work_t auth_work;
 };
 
 struct smtp_cmd {

@@ -650,7 +650,7 @@ proceed_data(struct smtp_session *s, const struct smtp_line *l)
 {
 	size_t limit = s->gw->max_message_size;
 
-	buf_init(&s->tx.msg, limit + SMTP_RECEIVED_MAX);
+	buf_init(&s->tx.msg, limit + SMTP_TRACE_MAX);
 	smtp_data_init(&s->tx.data, &s->tx.msg, limit);
 	smtp_set_state(s, SMTP_BODY);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -702,8 +702,21 @@ deliver_done(void *arg, int rc)
 	smtp_store_finished(s);
 }
 
-/* Put the Received header in front of the message, in place: the
- * buffer's maximum leaves SMTP_RECEIVED_MAX bytes for it. */
+/* Put a header field in front of the message, in place: the buffer's
+ * maximum leaves SMTP_TRACE_MAX bytes for capmail's trace fields. */
+static int
+prepend(struct smtp_tx *tx, const struct buf *hdr)
+{
+	size_t body = tx->msg.len;
+	int rc;
+
+	if ((rc = buf_add(&tx->msg, hdr->data, hdr->len)) == 0) {
+		memmove(tx->msg.data + hdr->len, tx->msg.data, body);
+		memcpy(tx->msg.data, hdr->data, hdr->len);
+	}
+	return rc;
+}
+
 static int
 prepend_received(struct smtp_session *s)
 {
@@ -719,41 +732,46 @@ prepend_received(struct smtp_session *s)
 		.when = time(NULL),
 	};
 	struct buf hdr;
-	size_t body = tx->msg.len;
 	int rc;
 
 	buf_init(&hdr, SMTP_RECEIVED_MAX);
-	if ((rc = smtp_received(&hdr, &r)) == 0 &&
-	    (rc = buf_add(&tx->msg, hdr.data, hdr.len)) == 0) {
-		memmove(tx->msg.data + hdr.len, tx->msg.data, body);
-		memcpy(tx->msg.data, hdr.data, hdr.len);
-	}
+	if ((rc = smtp_received(&hdr, &r)) == 0)
+		rc = prepend(tx, &hdr);
 	buf_free(&hdr);
 	return rc;
 }
 
-/* The message is complete (DATA's end line, BDAT LAST): refuse it if it
- * passed the limit, else hand it to the store. */
+/* Authentication-Results (RFC 8601), our hostname as authserv-id. */
+static int
+prepend_authres(struct smtp_session *s)
+{
+	struct buf hdr;
+	int rc;
+
+	buf_init(&hdr, AUTHRES_HEADER_MAX);
+	if ((rc = authres_header(&s->auth, s->gw->hostname, &hdr)) == 0)
+		rc = prepend(&s->tx, &hdr);
+	buf_free(&hdr);
+	return rc;
+}
+
+/* The trace fields go on top - Received, then Authentication-Results
+ * below it - and the store request is made. The session is in state
+ * DELIVER with a store reference held (message_end). */
 static void
-message_end(struct smtp_session *s)
+deliver_start(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->tx;
 	int rc;
 
-	if (tx->data.overflow) {
-		log_info(s->c->id, "smtp rejected id=%s code=552 reason=size "
-		    "limit=%zu", tx->id, s->gw->max_message_size);
-		smtp_tx_reset(s);
-		smtp_set_state(s, smtp_idle_state(s));
-		smtp_reply(s, "552 5.3.4 Error: message too big");
-		return;
-	}
-	if ((rc = prepend_received(s)) < 0) {
+	if ((s->auth_checked && (rc = prepend_authres(s)) < 0) ||
+	    (rc = prepend_received(s)) < 0) {
 		log_error(s->c->id, "smtp deferred id=%s error=%s", tx->id,
 		    cm_errname(rc));
+		smtp_reply(s, "451 4.3.0 Error: local error, try again later");
 		smtp_tx_reset(s);
 		smtp_set_state(s, smtp_idle_state(s));
-		smtp_reply(s, "451 4.3.0 Error: local error, try again later");
+		smtp_store_finished(s);
 		return;
 	}
 	memset(&s->deliv, 0, sizeof s->deliv);
@@ -761,6 +779,10 @@ message_end(struct smtp_session *s)
 	s->deliv.len = tx->msg.len;
 	s->deliv.mail_from = tx->from;
 	s->deliv.grantor_auth = "none";
+	if (s->auth_checked) {
+		s->deliv.grantor_auth = authres_method(&s->auth);
+		s->deliv.auth_results = s->auth_summary;
+	}
 	if (s->submission) {
 		/* check_mail made sure from is the user's address */
 		s->deliv.mail_from = s->auth_user;
@@ -775,13 +797,87 @@ message_end(struct smtp_session *s)
 	s->deliv.mailbox = "INBOX";
 	s->deliv.grant_state = "active";
 	s->deliv.flags = "";
+	if ((rc = store_run(s->gw->store, s->gw->loop, deliver_work,
+	    deliver_done, s)) < 0)
+		deliver_done(s, rc);
+}
+
+/* On a worker thread: only s->auth is written; what is read (the
+ * message, HELO, MAIL FROM, the peer's address) does not change while
+ * the session waits in DELIVER. */
+static void
+auth_work(uv_work_t *w)
+{
+	struct smtp_session *s = w->data;
+
+	(void)authres_check(s->gw->authres, s->c->peer_ip, s->helo,
+	    s->tx.from, s->tx.msg.data, s->tx.msg.len, &s->auth);
+}
+
+static void
+auth_done(uv_work_t *w, int status)
+{
+	struct smtp_session *s = w->data;
+	char dom[3][80];
+
+	if (conn_closing(s->c)) {
+		/* the client is gone and will send it again: store nothing */
+		log_info(s->c->id, "smtp lost id=%s reason=closed during "
+		    "auth checks", s->tx.id);
+		smtp_tx_reset(s);
+		smtp_store_finished(s);
+		return;
+	}
+	s->auth_checked = 1;
+	if (authres_summary(&s->auth, s->auth_summary,
+	    sizeof s->auth_summary) < 0)
+		s->auth_summary[0] = '\0';	/* cannot be: 64 bytes fit */
+	log_info(s->c->id, "smtp auth id=%s %s method=%s spf_domain=%s "
+	    "dkim_domain=%s from_domain=%s", s->tx.id, s->auth_summary,
+	    authres_method(&s->auth),
+	    log_safe(dom[0], sizeof dom[0], s->auth.spf_domain,
+	    strlen(s->auth.spf_domain)),
+	    log_safe(dom[1], sizeof dom[1], s->auth.dkim_domain,
+	    strlen(s->auth.dkim_domain)),
+	    log_safe(dom[2], sizeof dom[2], s->auth.from_domain,
+	    strlen(s->auth.from_domain)));
+	deliver_start(s);
+}
+
+/* The message is complete (DATA's end line, BDAT LAST): refuse it if it
+ * passed the limit; else, from outside (smtp_listen), check SPF, DKIM and
+ * DMARC on a worker thread (DNS), then hand it to the store. */
+static void
+message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = &s->tx;
+
+	if (tx->data.overflow) {
+		log_info(s->c->id, "smtp rejected id=%s code=552 reason=size "
+		    "limit=%zu", tx->id, s->gw->max_message_size);
+		smtp_tx_reset(s);
+		smtp_set_state(s, smtp_idle_state(s));
+		smtp_reply(s, "552 5.3.4 Error: message too big");
+		return;
+	}
+	memset(&s->auth, 0, sizeof s->auth);
+	s->auth_checked = 0;
+	s->auth_summary[0] = '\0';
+	/* DELIVER covers the checks too: input paused, the session held,
+	 * a stop waits for it (gw->pending) */
 	smtp_set_state(s, SMTP_DELIVER);
 	conn_pause(s->c);
 	conn_hold(s->c);
 	s->gw->pending++;
-	if ((rc = store_run(s->gw->store, s->gw->loop, deliver_work,
-	    deliver_done, s)) < 0)
-		deliver_done(s, rc);
+	if (!s->submission && s->gw->authres != NULL) {
+		s->auth_work.data = s;
+		if (uv_queue_work(s->gw->loop, &s->auth_work, auth_work,
+		    auth_done) == 0)
+			return;
+		log_warn(s->c->id, "smtp auth id=%s error=cannot queue the "
+		    "checks", tx->id);
+	}
+	deliver_start(s);
 }
 
 /* ---- BDAT (RFC 3030) ---- */
@@ -835,7 +931,7 @@ proceed_bdat(struct smtp_session *s, const struct smtp_line *l)
 		    "503 5.5.1 Error: need RCPT command";
 	else if (!tx->chunking) {
 		tx->chunking = 1;
-		buf_init(&tx->msg, s->gw->max_message_size + SMTP_RECEIVED_MAX);
+		buf_init(&tx->msg, s->gw->max_message_size + SMTP_TRACE_MAX);
 		smtp_data_init(&tx->data, &tx->msg, s->gw->max_message_size);
 	}
 	s->chunk_left = s->chunk_size;

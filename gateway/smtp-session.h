@@ -35,6 +35,9 @@
 
 /* Room for the Received header in the message buffer, beyond the limit. */
 #define SMTP_RECEIVED_MAX 2048
+/* ... and for all of capmail's trace headers: Received and
+ * Authentication-Results (lib/authres.h AUTHRES_HEADER_MAX). */
+#define SMTP_TRACE_MAX (SMTP_RECEIVED_MAX + 2048)
 
 struct smtp_session;
 
@@ -50,6 +53,8 @@ struct gateway {
 	int tls;			/* a certificate is loaded */
 	int auth_plaintext_loopback;	/* auth_plaintext_loopback */
 	struct authlimit *authlimit;	/* failed AUTH throttling */
+	struct authres_ctx *authres;	/* SPF/DKIM/DMARC; NULL with
+					 * auth_checks = no */
 	int relay;			/* relay_host set: submission queues
 					 * external recipients */
 	/* sender verification: held mail is challenged only with a key, a
@@ -65,6 +70,7 @@ struct gateway {
 
 struct authlimit;
 struct captoken_key;
+struct authres_ctx;
 
 /* smtp_handler serves smtp_listen (the MX: no relaying, AUTH changes
  * nothing but the Received header); smtp_submission_handler serves

@@ -12,16 +12,21 @@
  * answers a machine:
  *   - some recipient's grant is held (verify-unknown, unknown sender);
  *   - challenges are configured (key, verify_url_base, relay_host);
- *   - the sender's address is authenticated: SPF passed for it, or a DKIM
- *     signature aligned with From: verified (s->sender_authenticated);
+ *   - the address the challenge goes to, MAIL FROM, is authenticated: SPF
+ *     passed for its domain (not merely for HELO's), or a DKIM signature
+ *     verified whose d= is that domain's organisation (RFC 7489 relaxed
+ *     alignment, here with MAIL FROM rather than From: since MAIL FROM is
+ *     where the challenge goes);
  *   - challenge_wanted(): not <>, not automated, not bulk or list mail.
  * The store sends at most one challenge a sender address a day.
  */
 #include "config.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "authres.h"
 #include "captoken.h"
 #include "challenge.h"
 #include "errors.h"
@@ -42,6 +47,22 @@ learn(struct store_conn *db, struct smtp_session *s)
 		else if (rc == 0)
 			s->verify.learned++;
 	}
+}
+
+/* Is MAIL FROM's address shown to be the sender's (see above)? */
+static int
+mail_from_authenticated(const struct smtp_session *s)
+{
+	const struct authres *r = &s->auth;
+	const char *at = strrchr(s->tx.from, '@');
+
+	if (!s->auth_checked || at == NULL || at[1] == '\0')
+		return 0;
+	if (r->spf == AUTHRES_PASS && !r->spf_helo &&
+	    strcasecmp(r->spf_domain, at + 1) == 0)
+		return 1;
+	return r->dkim == AUTHRES_PASS && r->dkim_domain[0] != '\0' &&
+	    authres_aligned(s->gw->authres, r->dkim_domain, at + 1, 0);
 }
 
 static void
@@ -65,7 +86,7 @@ challenge(struct store_conn *db, struct smtp_session *s)
 	if (gw->challenge_key == NULL)
 		return;
 	s->verify.why = "sender-not-authenticated";
-	if (!s->sender_authenticated)
+	if (!mail_from_authenticated(s))
 		return;
 	challenge_facts_read(s->deliv.data, s->deliv.len, &facts);
 	s->verify.why = "automated-or-list";

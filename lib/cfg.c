@@ -44,6 +44,8 @@ static const struct cfg_param params[] = {
 	{ "smtp_max_sessions", CFG_INT, "1000", 1, 100000, NULL },
 	{ "smtp_max_line", CFG_INT, "2048", 512, 65536, NULL },
 	{ "smtp_timeout", CFG_INT, "300", 1, 86400, NULL },
+	{ "auth_checks", CFG_BOOL, "yes", 0, 0, NULL },
+	{ "dns_resolver", CFG_STR, "", 0, 0, NULL },
 	{ "submission_listen", CFG_STR, "", 0, 0, NULL },
 	{ "auth_fail_limit", CFG_INT, "5", 1, 1000, NULL },
 	{ "auth_lockout_limit", CFG_INT, "10", 1, 100000, NULL },

@@ -53,3 +53,24 @@ TESTS += tests/fuzz/replay-challenge.sh
 tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c tests/fuzz/standalone.c
 tests_fuzz_fuzz_challenge_LDADD = $(LIB_LDADD)
 EXTRA_DIST += tests/fuzz/replay-challenge.sh tests/fuzz/seeds/challenge
+
+# Sender authentication (SPF, DKIM, DMARC) in a library of its own: only
+# capmail-gateway links libspf2, libopendkim and libpsl.
+noinst_LIBRARIES += lib/libauthres.a
+lib_libauthres_a_SOURCES = lib/authres.c lib/authres.h \
+	lib/authres-dns.c lib/authres-int.h
+lib_libauthres_a_CFLAGS = $(AM_CFLAGS) $(AUTHRES_CFLAGS) $(LIBETPAN_CFLAGS)
+AUTHRES_LDADD = lib/libauthres.a $(AUTHRES_LIBS)
+
+check_PROGRAMS += tests/unit/test-authres
+TESTS += tests/unit/test-authres
+tests_unit_test_authres_SOURCES = tests/unit/test-authres.c
+tests_unit_test_authres_CFLAGS = $(AM_CFLAGS) $(AUTHRES_CFLAGS)
+tests_unit_test_authres_LDADD = $(AUTHRES_LDADD) $(LIB_LDADD)
+
+check_PROGRAMS += tests/fuzz/fuzz-authres
+TESTS += tests/fuzz/replay-authres.sh
+tests_fuzz_fuzz_authres_SOURCES = tests/fuzz/fuzz-authres.c tests/fuzz/standalone.c
+tests_fuzz_fuzz_authres_CFLAGS = $(AM_CFLAGS) $(AUTHRES_CFLAGS)
+tests_fuzz_fuzz_authres_LDADD = $(AUTHRES_LDADD) $(LIB_LDADD)
+EXTRA_DIST += tests/fuzz/replay-authres.sh tests/fuzz/seeds/authres

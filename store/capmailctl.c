@@ -486,14 +486,15 @@ static int cmd_grant(struct store_conn *db, int argc, char **argv)
 		if (gmtime_r(&g[i].created, &tm) == NULL ||
 		    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 			snprintf(when, sizeof when, "-");
-		printf("%lld\t%s\t%s\t%s\t%s\t%zu\t%s\n", (long long)g[i].id,
+		printf("%lld\t%s\t%s\t%s\t%s\t%zu\t%s\t%s\n", (long long)g[i].id,
 		    when, g[i].state, g[i].grantor_auth,
 		    g[i].grantor_address[0] != '\0' ?
 		    log_safe(from, sizeof from, g[i].grantor_address,
 		    strlen(g[i].grantor_address)) : "<>",
 		    g[i].size,
 		    log_safe(subj, sizeof subj, g[i].subject,
-		    strlen(g[i].subject)));
+		    strlen(g[i].subject)),
+		    g[i].auth_results != NULL ? g[i].auth_results : "-");
 	}
 	store_grant_list_free(&g, n);
 	return EXIT_OK;

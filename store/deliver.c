@@ -330,9 +330,9 @@ static int put_held_grant(struct store_conn *db,
 {
 	unsigned char token[16];
 	char rbuf[STORE_I64_STRLEN];
-	const char *v[6];
-	int lens[6] = { 16, 0, 0, 0, 0, 0 };
-	int fmts[6] = { 1, 0, 0, 0, 0, 0 };
+	const char *v[7];
+	int lens[7] = { 16, 0, 0, 0, 0, 0, 0 };
+	int fmts[7] = { 1, 0, 0, 0, 0, 0, 0 };
 	PGresult *res = NULL;
 	int rc;
 
@@ -344,10 +344,11 @@ static int put_held_grant(struct store_conn *db,
 	v[3] = g->grantor;
 	v[4] = d->grantor_auth != NULL ? d->grantor_auth : "none";
 	v[5] = g->subject;
+	v[6] = d->auth_results;		/* NULL: SQL NULL */
 	rc = store_query(db, "INSERT INTO grants (token, message_id, grantee,"
-	    " grantor_address, grantor_auth, subject, state)"
-	    " SELECT $1, $2::bigint, id, $4, $5, $6, 'held' FROM principals"
-	    " WHERE id = $3::bigint RETURNING id", 6, v, lens, fmts, 0, &res);
+	    " grantor_address, grantor_auth, subject, state, auth_results)"
+	    " SELECT $1, $2::bigint, id, $4, $5, $6, 'held', $7 FROM principals"
+	    " WHERE id = $3::bigint RETURNING id", 7, v, lens, fmts, 0, &res);
 	if (rc == 0 && PQntuples(res) != 1)
 		rc = CM_ENOTFOUND;
 	PQclear(res);
@@ -405,10 +406,11 @@ static int put_grant(struct store_conn *db, const struct store_delivery *d,
 	v[4] = d->grantor_auth != NULL ? d->grantor_auth : "none";
 	v[5] = g->subject;
 	v[6] = d->grant_state != NULL ? d->grant_state : "active";
+	v[7] = d->auth_results;		/* NULL: SQL NULL */
 	rc = store_query(db, "INSERT INTO grants (token, message_id, grantee,"
-	    " grantor_address, grantor_auth, subject, state)"
-	    " VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7)"
-	    " RETURNING id", 7, v, lens, fmts, 0, &gres);
+	    " grantor_address, grantor_auth, subject, state, auth_results)"
+	    " VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7, $8)"
+	    " RETURNING id", 8, v, lens, fmts, 0, &gres);
 	if (rc != 0)
 		goto out;
 	rc = store_col_i64(gres, 0, 0, &grant_id);

@@ -21,6 +21,7 @@ void store_grant_list_free(struct store_grant_info **gp, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(g[i].grantor_address);
 		free(g[i].grantor_auth);
+		free(g[i].auth_results);
 		free(g[i].subject);
 		free(g[i].state);
 	}
@@ -43,6 +44,9 @@ static int fill(const PGresult *res, int row, struct store_grant_info *g)
 	g->grantor_auth = store_col_strdup(res, row, 3);
 	g->subject = store_col_strdup(res, row, 4);
 	g->state = store_col_strdup(res, row, 5);
+	if (!PQgetisnull(res, row, 8) &&
+	    (g->auth_results = store_col_strdup(res, row, 8)) == NULL)
+		return CM_ENOMEM;
 	if (g->grantor_address == NULL || g->grantor_auth == NULL ||
 	    g->subject == NULL || g->state == NULL)
 		return CM_ENOMEM;
@@ -66,7 +70,7 @@ int store_grant_list(struct store_conn *db, const char *address,
 		return rc;
 	rc = store_exec(db, "SELECT g.id, g.message_id, g.grantor_address,"
 	    " g.grantor_auth, g.subject, g.state,"
-	    " extract(epoch FROM g.created)::bigint, m.size"
+	    " extract(epoch FROM g.created)::bigint, m.size, g.auth_results"
 	    " FROM grants g JOIN principals p ON p.id = g.grantee"
 	    " JOIN messages m ON m.id = g.message_id"
 	    " WHERE p.address = lower($1) AND p.kind = 'user'"

@@ -115,6 +115,8 @@ struct store_delivery {
 	size_t len;
 	const char *mail_from;	/* envelope sender; "" for <> */
 	const char *grantor_auth; /* "none", "spf", "dkim", "local-auth" */
+	const char *auth_results; /* optional: "spf=pass dkim=none dmarc=fail"
+				   * (lib/authres.h), on every grant */
 	const int64_t *rcpts;	/* grantee principal ids, no duplicates */
 	size_t nrcpts;
 	const char *mailbox;	/* mailbox the grants land in: "INBOX" */
@@ -152,6 +154,7 @@ struct store_grant_info {
 	int64_t message_id;
 	char *grantor_address;
 	char *grantor_auth;
+	char *auth_results;	/* NULL when none was recorded */
 	char *subject;
 	char *state;
 	time_t created;

@@ -13,7 +13,10 @@ Fixture(srcdir, builddir).start():
     STARTTLS), submissions (submission over implicit TLS) and imaps;
     auth_plaintext_loopback = yes so that plain LOGIN and AUTH over
     loopback work; failed-login throttling out of the way (t_auth tests it
-    on private daemons);
+    on private daemons); dns_resolver a loopback UDP port where nothing
+    listens, so that no test's mail is looked up in the real DNS (every
+    auth check lookup is refused at once: temperror; t_authres runs a DNS
+    server of its own for private gateways);
   - a random secret key (secret.key, mode 0600) for the verification
     links, verify_url_base = http://127.0.0.1:PORT and verify_listen on a
     sixth free port;
@@ -48,8 +51,8 @@ class FixtureError(Exception):
     pass
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
     s.close()
@@ -177,10 +180,11 @@ class Fixture:
                     'secret_key_file = %s\n'
                     'verify_url_base = http://127.0.0.1:%d\n'
                     'verify_listen = 127.0.0.1:%d\n'
+                    'dns_resolver = 127.0.0.1:%d\n'
                     % (HOSTNAME, self.conninfo, self.smtp_port, self.imap_port,
                        self.submission_port, self.smtps_port, self.imaps_port,
                        self.cert, self.key, self.secret_key, self.verify_port,
-                       self.verify_port))
+                       self.verify_port, free_port(socket.SOCK_DGRAM)))
         os.chmod(self.conf, 0o644)
         self.ctl('db', 'migrate')
         self.ctl('domain', 'add', DOMAIN)

@@ -76,18 +76,38 @@ def fetch(imap, uid, items='(UID RFC822.SIZE BODYSTRUCTURE BODY.PEEK[])'):
                          % (uid, data[:3]))
 
 
-def strip_received(fetched):
-    """Remove capmail's trace field (the first field: "Received:" and its
-    folded continuation lines) and nothing else."""
+def _field_end(msg, what):
+    """The offset after the first field of msg and its folded
+    continuation lines."""
+    i = msg.find(b'\r\n')
+    while i >= 0 and msg[i + 2:i + 3] in (b' ', b'\t'):
+        i = msg.find(b'\r\n', i + 2)
+    if i < 0:
+        raise AssertionError(what + ' field not terminated by CRLF')
+    return i + 2
+
+
+def trace_fields(fetched):
+    """capmail's trace fields at the top of a message: (Received field,
+    Authentication-Results field or b'' when there is none right below
+    it, the rest)."""
     if not fetched.startswith(b'Received:'):
         raise AssertionError('fetched message does not start with Received: %r'
                              % fetched[:80])
-    i = fetched.find(b'\r\n')
-    while i >= 0 and fetched[i + 2:i + 3] in (b' ', b'\t'):
-        i = fetched.find(b'\r\n', i + 2)
-    if i < 0:
-        raise AssertionError('Received field not terminated by CRLF')
-    return fetched[i + 2:]
+    i = _field_end(fetched, 'Received')
+    received, rest = fetched[:i], fetched[i:]
+    authres = b''
+    if rest.startswith(b'Authentication-Results:'):
+        j = _field_end(rest, 'Authentication-Results')
+        authres, rest = rest[:j], rest[j:]
+    return received, authres, rest
+
+
+def strip_received(fetched):
+    """Remove capmail's trace fields (the first field: "Received:" and its
+    folded continuation lines; then, for mail from outside, the
+    Authentication-Results field right below it) and nothing else."""
+    return trace_fields(fetched)[2]
 
 
 def diff_at(a, b):

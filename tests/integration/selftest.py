@@ -32,6 +32,14 @@ class StripReceived(unittest.TestCase):
     def test_folded(self):
         m = b'Received: from a\r\n\tby b;\r\n date\r\nReceived: other\r\nX: y\r\n\r\nbody\r\n'
         self.assertEqual(mailutil.strip_received(m), b'Received: other\r\nX: y\r\n\r\nbody\r\n')
+        a = (b'Received: from a\r\n\tby b\r\nAuthentication-Results: mx;\r\n'
+             b'\tspf=none;\r\n\tdkim=none;\r\n\tdmarc=none\r\n'
+             b'Authentication-Results: forged\r\nX: y\r\n\r\n')
+        self.assertEqual(mailutil.strip_received(a),
+                         b'Authentication-Results: forged\r\nX: y\r\n\r\n')
+        self.assertEqual(mailutil.trace_fields(a)[1],
+                         b'Authentication-Results: mx;\r\n\tspf=none;\r\n'
+                         b'\tdkim=none;\r\n\tdmarc=none\r\n')
 
     def test_not_first(self):
         with self.assertRaises(AssertionError):

@@ -42,6 +42,7 @@ import subprocess
 import time
 
 import capfix
+import mailutil
 from t_conn import SANITIZER_RE
 
 REMOTE_DOMAIN = 'remote.test'
@@ -218,9 +219,11 @@ def check_arrived(env, subject, msg):
         raise AssertionError('the remote copy does not end with the original bytes:\n%r'
                              % raw[-400:])
     prefix = raw[:len(raw) - len(msg)]
-    if not prefix.startswith(b'Received: ') or not prefix.endswith(b'\r\n'):
+    received, authres, rest = mailutil.trace_fields(raw)
+    if rest != msg or not received.startswith(b'Received: ') or \
+            not authres.startswith(b'Authentication-Results: mx.remote.test;'):
         raise AssertionError('before the original bytes there is more than the relay\'s'
-                             ' Received header: %r' % prefix)
+                             ' Received and Authentication-Results fields: %r' % prefix)
 
 
 def test_delivered(env):

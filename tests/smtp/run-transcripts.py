@@ -144,7 +144,10 @@ def grant_count(conninfo, msgid):
 
 
 def strip_received(msg):
-    m = re.match(rb'Received:[^\r]*\r\n(\t[^\r]*\r\n)*', msg)
+    """Remove capmail's trace fields: Received, then the
+    Authentication-Results field below it (mail from outside)."""
+    m = re.match(rb'Received:[^\r]*\r\n(\t[^\r]*\r\n)*'
+                 rb'(Authentication-Results:[^\r]*\r\n(\t[^\r]*\r\n)*)?', msg)
     if not m:
         raise Fail('stored message does not start with Received')
     return msg[m.end():]

@@ -1,0 +1,384 @@
+"""SPF, DKIM and DMARC at the MX (lib/authres), against real DNS:
+
+- a dnsmasq of our own on a loopback port (dns_resolver of a private
+  capmail-gateway) serves the test zones: spf-pass.test (SPF allows
+  127.0.0.1, DMARC p=none), spf-fail.test (SPF allows 192.0.2.1 only),
+  dkim.test (a DKIM key for selector sel, DMARC p=reject, no SPF) and
+  other.test (the same key: signatures not aligned with dkim.test);
+- messages sent with smtplib: SPF pass, SPF fail, the null sender with a
+  HELO that passes SPF, DKIM-signed with python3-dkim's dkimsign (aligned,
+  not aligned, altered after signing), unsigned;
+- a DNS server that never answers (a UDP socket nobody reads): the 250
+  still comes, every result that needed DNS says temperror;
+- the fixture's own gateway (dns_resolver a closed port: refused at once)
+  and submission (no check, no header, auth_results NULL).
+For each: the exact Authentication-Results field below our Received
+(fetched over IMAP), the rest of the message byte-exact, and the grant's
+grantor_auth and auth_results in the database and in capmailctl grant
+list.
+"""
+
+import imaplib
+import os
+import random
+import shutil
+import smtplib
+import socket
+import struct
+import subprocess
+import time
+
+import capfix
+import mailutil
+from mailutil import Skip
+import t_conn
+
+RCPT = 'dora@example.test'
+RCPT_PW = 'dora-Secret-4'
+HOST = capfix.HOSTNAME
+
+
+def dns_rcode(port, name, timeout=1.0):
+    """Ask 127.0.0.1:port for name's TXT; the answer's rcode, or None."""
+    qid = random.randrange(65536)
+    q = struct.pack('!HHHHHH', qid, 0x0100, 1, 0, 0, 0)
+    q += b''.join(bytes([len(p)]) + p for p in name.encode().split(b'.'))
+    q += b'\0' + struct.pack('!HH', 16, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(q, ('127.0.0.1', port))
+        data, _ = s.recvfrom(65535)
+    except OSError:
+        return None
+    finally:
+        s.close()
+    if len(data) < 12 or struct.unpack('!H', data[:2])[0] != qid:
+        return None
+    return data[3] & 0x0f
+
+
+class Env:
+    def __init__(self, fx):
+        self.fx = fx
+        self.started = False
+        self.error = None
+        self.dns = self.gw = self.deadgw = self.silent = None
+
+    def start(self):
+        if self.error:
+            raise self.error
+        if self.started:
+            return
+        try:
+            self._start()
+            self.started = True
+        except Exception as e:
+            self.error = e
+            self.stop()
+            raise
+
+    def _start(self):
+        fx = self.fx
+        dnsmasq = shutil.which('dnsmasq') or '/usr/sbin/dnsmasq'
+        if not os.access(dnsmasq, os.X_OK):
+            raise Skip('no dnsmasq (Debian: dnsmasq-base)')
+        self.dkimsign = shutil.which('dkimsign') or '/usr/bin/dkimsign'
+        if not os.access(self.dkimsign, os.X_OK):
+            raise Skip('no dkimsign (Debian: python3-dkim)')
+        self.key = os.path.join(fx.dir, 'dkim.key')
+        fx.run(['openssl', 'genrsa', '-out', self.key, '2048'])
+        pub = fx.run(['openssl', 'rsa', '-in', self.key, '-pubout'])
+        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
+                      if not l.startswith('-----'))
+        key_txt = 'v=DKIM1; k=rsa; p=' + b64
+        self.dns_port = capfix.free_port()
+        zones = [
+            ('spf-pass.test', 'v=spf1 ip4:127.0.0.1 -all'),
+            ('_dmarc.spf-pass.test', 'v=DMARC1; p=none'),
+            ('spf-fail.test', 'v=spf1 ip4:192.0.2.1 -all'),
+            ('sel._domainkey.dkim.test', key_txt),
+            ('_dmarc.dkim.test', 'v=DMARC1; p=reject'),
+            ('sel._domainkey.other.test', key_txt),
+        ]
+        self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
+        argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
+                '--listen-address=127.0.0.1', '--bind-interfaces',
+                '--no-resolv', '--no-hosts', '--pid-file=',
+                # authoritative for .test: anything else there is NXDOMAIN
+                '--local=/test/', '--log-queries',
+                '--log-facility=' + self.dns_log]
+        argv += ['--txt-record=%s,%s' % z for z in zones]
+        self.dns = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        end = time.time() + 30
+        while dns_rcode(self.dns_port, 'spf-pass.test') != 0:
+            if self.dns.poll() is not None or time.time() > end:
+                raise AssertionError('dnsmasq did not answer: %s' %
+                                     self.dns.stderr.read().decode()[-500:])
+            time.sleep(0.1)
+        if dns_rcode(self.dns_port, 'nothing.test') != 3:
+            raise AssertionError('dnsmasq does not say NXDOMAIN for nothing.test')
+        self.gw = t_conn.Gateway(fx, 'authres', 120,
+                                 'dns_resolver = 127.0.0.1:%d\n' % self.dns_port)
+        # a DNS server that never answers: a socket nobody reads
+        self.silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.silent.bind(('127.0.0.1', 0))
+        self.deadgw = t_conn.Gateway(
+            fx, 'authres-dead', 120,
+            'dns_resolver = 127.0.0.1:%d\n' % self.silent.getsockname()[1])
+        fx.ctl('user', 'add', RCPT, input=(RCPT_PW + '\n').encode())
+        # whatever the organisation's sender policy: this one gets it all
+        fx.ctl('user', 'policy', RCPT, 'open')
+
+    def stop(self):
+        for g in (self.gw, self.deadgw):
+            if g is not None:
+                g.stop()
+                g.check_clean()
+        if self.dns is not None and self.dns.poll() is None:
+            self.dns.terminate()
+            try:
+                self.dns.wait(10)
+            except subprocess.TimeoutExpired:
+                self.dns.kill()
+                self.dns.wait()
+        if self.silent is not None:
+            self.silent.close()
+        self.gw = self.deadgw = self.dns = self.silent = None
+
+
+def message(subject, from_addr, body='Hello.\r\n'):
+    return ('From: Sender <%s>\r\nTo: <%s>\r\nSubject: %s\r\n'
+            'Message-ID: <%s@authres.test>\r\n\r\n%s'
+            % (from_addr, RCPT, subject, subject.replace(' ', '.'), body)
+            ).encode()
+
+
+def sign(env, msg, domain):
+    p = env.fx.run([env.dkimsign, 'sel', domain, env.key], input=msg)
+    if not p.stdout.endswith(msg) or \
+            not p.stdout.startswith(b'DKIM-Signature: '):
+        raise AssertionError('dkimsign output is not signature + message: %r'
+                             % p.stdout[:200])
+    return p.stdout
+
+
+def send(port, helo, mail_from, msg):
+    s = smtplib.SMTP('127.0.0.1', port, timeout=120)
+    try:
+        s.ehlo(helo)
+        code, resp = s.mail(mail_from)
+        if code != 250:
+            raise AssertionError('MAIL: %d %r' % (code, resp))
+        code, resp = s.rcpt(RCPT)
+        if code != 250:
+            raise AssertionError('RCPT: %d %r' % (code, resp))
+        code, resp = s.data(msg)
+        if code != 250 or not resp.startswith(b'2.0.0 Ok: queued as '):
+            raise AssertionError('DATA: %d %r' % (code, resp))
+    finally:
+        s.quit()
+
+
+def fetch(fx, subject):
+    m = imaplib.IMAP4('127.0.0.1', fx.imap_port, timeout=60)
+    m.login(RCPT, RCPT_PW)
+    try:
+        mailutil.check(m.select('INBOX', readonly=True), 'SELECT')
+        data = mailutil.check(m.uid('SEARCH', 'HEADER', 'Subject',
+                                    '"%s"' % subject), 'SEARCH')
+        uids = data[0].split()
+        if len(uids) != 1:
+            raise AssertionError('%d messages with subject %r' % (len(uids), subject))
+        it = mailutil.fetch(m, int(uids[0]), '(UID RFC822.SIZE BODY.PEEK[])')
+    finally:
+        m.logout()
+    raw = it['BODY[]']
+    if it['RFC822.SIZE'] != len(raw):
+        raise AssertionError('RFC822.SIZE %r, BODY[] %d bytes' % (it['RFC822.SIZE'], len(raw)))
+    return raw
+
+
+def header(spf, dkim, dmarc):
+    return ('Authentication-Results: %s;\r\n\t%s;\r\n\t%s;\r\n\t%s\r\n'
+            % (HOST, spf, dkim, dmarc)).encode()
+
+
+def check(fx, subject, sent, want_header, grantor, auth, results):
+    raw = fetch(fx, subject)
+    received, authres, rest = mailutil.trace_fields(raw)
+    if authres != want_header:
+        raise AssertionError('Authentication-Results:\n got %r\nwant %r'
+                             % (authres, want_header))
+    if rest != sent:
+        raise AssertionError('fetched bytes after the trace fields '
+                             + mailutil.diff_at(sent, rest))
+    if not received.startswith(b'Received: from '):
+        raise AssertionError('first field %r' % received[:80])
+    rows = fx.sql("SELECT g.grantor_address, g.grantor_auth,"
+                  " coalesce(g.auth_results, 'NULL') FROM grants g"
+                  " JOIN principals p ON p.id = g.grantee"
+                  " WHERE p.address = '%s' AND g.subject = '%s'" % (RCPT, subject))
+    want = [[grantor, auth, results]]
+    if rows != want:
+        raise AssertionError('grants %r, expected %r' % (rows, want))
+    out = fx.ctl('grant', 'list', RCPT).stdout.decode()
+    lines = [l for l in out.splitlines() if ('\t%s\t' % subject) in l]
+    tail = '\t%s\t%s' % (subject, results if results != 'NULL' else '-')
+    if len(lines) != 1 or not lines[0].endswith(tail) or \
+            ('\t%s\t' % auth) not in lines[0]:
+        raise AssertionError('capmailctl grant list: %r, want a line ending %r'
+                             % (lines, tail))
+
+
+def tag(what):
+    return 'authres %s %d' % (what, os.getpid())
+
+
+def test_spf_pass(env):
+    env.start()
+    subj = tag('spf pass')
+    msg = message(subj, 'alice@spf-pass.test')
+    send(env.gw.port, 'client.outside.example', 'alice@spf-pass.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=pass smtp.mailfrom=spf-pass.test', 'dkim=none',
+                 'dmarc=pass header.from=spf-pass.test'),
+          'alice@spf-pass.test', 'spf', 'spf=pass dkim=none dmarc=pass')
+
+
+def test_spf_fail(env):
+    env.start()
+    subj = tag('spf fail')
+    msg = message(subj, 'mallory@spf-fail.test')
+    send(env.gw.port, 'client.outside.example', 'mallory@spf-fail.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=fail smtp.mailfrom=spf-fail.test', 'dkim=none',
+                 'dmarc=none header.from=spf-fail.test'),
+          'mallory@spf-fail.test', 'none', 'spf=fail dkim=none dmarc=none')
+
+
+def test_null_sender_helo(env):
+    env.start()
+    subj = tag('null sender')
+    msg = message(subj, 'mailer-daemon@spf-pass.test')
+    send(env.gw.port, 'spf-pass.test', '<>', msg)
+    check(env.fx, subj, msg,
+          header('spf=pass smtp.helo=spf-pass.test', 'dkim=none',
+                 'dmarc=pass header.from=spf-pass.test'),
+          '', 'spf', 'spf=pass dkim=none dmarc=pass')
+
+
+def test_dkim_aligned(env):
+    env.start()
+    subj = tag('dkim aligned')
+    msg = sign(env, message(subj, 'carla@dkim.test'), 'dkim.test')
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=pass header.d=dkim.test',
+                 'dmarc=pass header.from=dkim.test'),
+          'carla@dkim.test', 'dkim', 'spf=none dkim=pass dmarc=pass')
+
+
+def test_dkim_not_aligned(env):
+    env.start()
+    subj = tag('dkim other')
+    msg = sign(env, message(subj, 'carla@dkim.test'), 'other.test')
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=pass header.d=other.test',
+                 'dmarc=fail header.from=dkim.test'),
+          'carla@dkim.test', 'none', 'spf=none dkim=pass dmarc=fail')
+
+
+def test_dkim_altered(env):
+    env.start()
+    subj = tag('dkim altered')
+    signed = sign(env, message(subj, 'carla@dkim.test', 'Pay 10 EUR.\r\n'),
+                  'dkim.test')
+    msg = signed.replace(b'Pay 10 EUR.', b'Pay 99 EUR.')
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=fail header.d=dkim.test',
+                 'dmarc=fail header.from=dkim.test'),
+          'carla@dkim.test', 'none', 'spf=none dkim=fail dmarc=fail')
+
+
+def test_unsigned(env):
+    env.start()
+    subj = tag('unsigned')
+    msg = message(subj, 'carla@dkim.test')
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test', 'dkim=none',
+                 'dmarc=fail header.from=dkim.test'),
+          'carla@dkim.test', 'none', 'spf=none dkim=none dmarc=fail')
+
+
+def test_dns_silent(env):
+    """The resolver never answers: the lookups time out (a few seconds),
+    the message is still stored and answered 250, results temperror."""
+    env.start()
+    subj = tag('dns silent')
+    msg = sign(env, message(subj, 'alice@spf-pass.test'), 'dkim.test')
+    send(env.deadgw.port, 'client.outside.example', 'alice@spf-pass.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=temperror smtp.mailfrom=spf-pass.test',
+                 'dkim=temperror header.d=dkim.test',
+                 'dmarc=temperror header.from=spf-pass.test'),
+          'alice@spf-pass.test', 'none',
+          'spf=temperror dkim=temperror dmarc=temperror')
+
+
+def test_fixture_gateway(env):
+    """The fixture's own gateway asks a closed port (refused at once)."""
+    env.start()
+    subj = tag('fixture')
+    msg = message(subj, 'alice@spf-pass.test')
+    send(env.fx.smtp_port, 'client.outside.example', 'alice@spf-pass.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=temperror smtp.mailfrom=spf-pass.test', 'dkim=none',
+                 'dmarc=temperror header.from=spf-pass.test'),
+          'alice@spf-pass.test', 'none', 'spf=temperror dkim=none dmarc=temperror')
+
+
+def test_submission(env):
+    """Submission is local-auth: no check, no header, no auth_results."""
+    env.start()
+    fx = env.fx
+    subj = tag('submission')
+    msg = message(subj, 'alice@example.test')
+    s = smtplib.SMTP('127.0.0.1', fx.submission_port, timeout=60)
+    try:
+        s.ehlo('client.example')
+        s.login('alice@example.test', capfix.USERS['alice@example.test'])
+        refused = s.sendmail('alice@example.test', [RCPT], msg)
+    finally:
+        s.quit()
+    if refused:
+        raise AssertionError('refused: %r' % refused)
+    check(fx, subj, msg, b'', 'alice@example.test', 'local-auth', 'NULL')
+
+
+def cases(fx):
+    env = Env(fx)
+    tests = [
+        ('authres: SPF pass (aligned): grantor_auth spf, dmarc=pass', test_spf_pass),
+        ('authres: SPF fail: grantor_auth none', test_spf_fail),
+        ('authres: null sender: SPF of the HELO name', test_null_sender_helo),
+        ('authres: aligned DKIM signature (dkimsign): grantor_auth dkim', test_dkim_aligned),
+        ('authres: DKIM signature of another domain: dmarc=fail', test_dkim_not_aligned),
+        ('authres: message altered after signing: dkim=fail', test_dkim_altered),
+        ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
+        ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),
+        ('authres: fixture gateway (closed resolver port): temperror at once',
+         test_fixture_gateway),
+        ('authres: submission: no check, no header, auth_results NULL', test_submission),
+    ]
+    out = [(name, (lambda f=f: f(env))) for name, f in tests]
+    out.append(('authres: private gateways clean, dnsmasq stopped', env.stop))
+    return out
