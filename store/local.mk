@@ -6,7 +6,8 @@ STORE_SQL = \
 	store/sql/004-uidvalidity-floor.sql \
 	store/sql/005-flags-limit.sql \
 	store/sql/006-outbound.sql \
-	store/sql/008-senders.sql
+	store/sql/008-senders.sql \
+	store/sql/011-held-summaries.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -17,6 +18,7 @@ store_libcapstore_a_SOURCES = \
 	store/outbound.c store/outbound.h \
 	store/senders.c store/senders.h \
 	store/challenges.c \
+	store/held.c store/held-summary.c store/held.h \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
