@@ -10,7 +10,9 @@ sbin_PROGRAMS += gateway/capmail-gateway
 gateway_capmail_gateway_SOURCES = \
 	gateway/main.c \
 	gateway/smtp-session.c gateway/smtp-session.h gateway/smtp-session-int.h \
-	gateway/smtp-auth.c
+	gateway/smtp-auth.c \
+	gateway/smtp-verify.c \
+	gateway/held-expiry.c gateway/held-expiry.h
 gateway_capmail_gateway_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBPQ_CFLAGS)
 gateway_capmail_gateway_LDADD = gateway/libsmtp.a $(STORE_LDADD)

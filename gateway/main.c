@@ -21,14 +21,17 @@
 #include "config.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
 
 #include "authlimit.h"
+#include "captoken.h"
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
+#include "held-expiry.h"
 #include "log.h"
 #include "privdrop.h"
 #include "smtp-session.h"
@@ -65,6 +68,7 @@ main(int argc, char **argv)
 	const char *smtps;
 	struct authlimit_conf alconf;
 	const char *sub;
+	struct captoken_key *key = NULL;
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-gateway");
@@ -86,7 +90,22 @@ main(int argc, char **argv)
 	if ((gw.authlimit = authlimit_new(&alconf)) == NULL)
 		log_fatal("authlimit: out of memory");
 
-	/* the key is read while still privileged */
+	/* the keys are read while still privileged */
+	gw.verify_url_base = cfg_str(cfg, "verify_url_base");
+	gw.held_max_age = (long)cfg_int(cfg, "held_max_age");
+	if (cfg_str(cfg, "secret_key_file")[0] != '\0') {
+		if ((key = calloc(1, sizeof *key)) == NULL)
+			log_fatal("secret_key_file: out of memory");
+		if (captoken_key_load(cfg_str(cfg, "secret_key_file"), key,
+		    err, sizeof err) < 0)
+			log_fatal("secret_key_file: %s", err);
+	}
+	if (key != NULL && gw.verify_url_base[0] != '\0' && gw.relay)
+		gw.challenge_key = key;
+	else
+		log_info(NULL, "smtp challenges=off (they need "
+		    "secret_key_file, verify_url_base and relay_host): mail "
+		    "from unknown senders is held without a challenge");
 	if (tls_init(cfg, err, sizeof err) < 0)
 		log_fatal("tls: %s", err);
 	gw.tls = tls_available();
@@ -125,9 +144,11 @@ main(int argc, char **argv)
 	uv_signal_init(gw.loop, &sighup);
 	uv_signal_start(&sighup, on_sighup, SIGHUP);
 
+	held_expiry_start(&gw);
 	log_info(NULL, "smtp started hostname=%s max_message_size=%zu",
 	    gw.hostname, gw.max_message_size);
 	uv_run(gw.loop, UV_RUN_DEFAULT);
+	held_expiry_stop();
 	/* The signal handles live in this frame: unregister them (closing
 	 * does that at once) before main returns, or a SIGTERM during the
 	 * teardown reaches libuv's handler through a dangling handle and
@@ -141,6 +162,10 @@ main(int argc, char **argv)
 	store_free(&gw.store);
 	tls_cleanup();
 	authlimit_free(&gw.authlimit);
+	if (key != NULL) {
+		captoken_key_wipe(key);
+		free(key);
+	}
 	log_info(NULL, "smtp stopped");
 	cfg_free(&cfg);
 	return 0;

@@ -14,6 +14,7 @@
 #include "smtp-data.h"
 #include "smtp-parse.h"
 #include "smtp-session.h"
+#include "senders.h"
 #include "store.h"
 
 enum smtp_state {
@@ -50,10 +51,14 @@ struct smtp_tx {
 	unsigned chunking:1;		/* BDAT used: no DATA, no RCPT */
 	unsigned long long size;	/* SIZE=, 0 if not given */
 	int64_t *rcpts;			/* max_recipients slots */
+	unsigned char *held;		/* max_recipients slots: 1 = that
+					 * recipient's grant is held */
 	size_t nrcpts;
+	size_t nheld;
 	size_t naccepted;		/* RCPTs answered 250, duplicates
 					 * too: what the limit counts */
 	char first_rcpt[SMTP_ADDR_SIZE];
+	char first_held[SMTP_ADDR_SIZE];	/* named in the challenge */
 	/* submission: external recipients, queued with the message */
 	char (*ext)[SMTP_ADDR_SIZE];	/* max_recipients slots, lazily */
 	const char **extp;		/* pointers into ext, for the store */
@@ -66,9 +71,12 @@ struct smtp_lookup {
 	char addr[SMTP_ADDR_SIZE];
 	char domain[SMTP_MAX_DOMAIN + 1];
 	const char *hostname;
+	const char *from;		/* MAIL FROM, "" for <> */
 	unsigned postmaster:1;
+	unsigned policy:1;		/* apply the sender policy */
 	unsigned relay:1;		/* out: domain not local */
 	int64_t id;			/* out */
+	enum store_sender_verdict verdict;	/* out, when policy */
 };
 
 struct smtp_session {
@@ -83,6 +91,15 @@ struct smtp_session {
 	struct smtp_session *next, *prev;	/* gw->sessions */
 	struct smtp_lookup lookup;	/* RCPT request to the store */
 	struct store_delivery deliv;	/* DATA request to the store */
+	/* the sender's address is authenticated (SPF pass, or an aligned
+	 * DKIM pass): held mail may be challenged */
+	unsigned sender_authenticated:1;
+	struct {			/* out of smtp_after_delivery */
+		int rc;			/* the first error, or 0 */
+		unsigned challenged:1;	/* a challenge was queued */
+		const char *why;	/* held and not challenged: why */
+		size_t learned;		/* submission: addresses learned */
+	} verify;
 	/* the BDAT chunk being read */
 	unsigned long long chunk_left;
 	unsigned chunk_size_last:1;	/* BDAT ... LAST */
@@ -115,6 +132,12 @@ void smtp_tx_reset(struct smtp_session *s);
 /* A store request ended and its reply is written: drop the reference
  * and read on (see smtp-session.c). */
 void smtp_store_finished(struct smtp_session *s);
+
+/* ---- after a delivery (smtp-verify.c) ---- */
+/* On the store's thread, once the message is committed: learn the
+ * submission's recipients, or challenge the sender of held mail. Results
+ * and errors go to s->verify. */
+void smtp_after_delivery(struct store_conn *db, struct smtp_session *s);
 
 /* ---- AUTH (smtp-auth.c) ---- */
 /* AUTH may be offered and used: the connection is TLS, or plaintext auth

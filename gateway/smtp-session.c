@@ -97,6 +97,7 @@ smtp_tx_reset(struct smtp_session *s)
 	struct smtp_tx *tx = &s->tx;
 
 	free(tx->rcpts);
+	free(tx->held);
 	free(tx->ext);
 	free(tx->extp);
 	buf_free(&tx->msg);
@@ -111,7 +112,8 @@ tx_begin(struct smtp_session *s)
 
 	smtp_tx_reset(s);
 	tx->rcpts = calloc(s->gw->max_recipients, sizeof *tx->rcpts);
-	if (tx->rcpts == NULL)
+	tx->held = calloc(s->gw->max_recipients, sizeof *tx->held);
+	if (tx->rcpts == NULL || tx->held == NULL)
 		return CM_ENOMEM;
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		return CM_EIO;
@@ -389,7 +391,10 @@ rcpt_work(struct store_conn *db, void *arg)
 			q->relay = 1;
 			return 0;
 		}
-		return store_user_lookup(db, q->addr, &q->id);
+		if ((rc = store_user_lookup(db, q->addr, &q->id)) != 0 ||
+		    !q->policy)
+			return rc;
+		return store_sender_check(db, q->id, q->from, &q->verdict);
 	}
 	/* RFC 5321 4.5.1: "postmaster" alone names this host's postmaster:
 	 * postmaster@<hostname> if that user exists, else the first
@@ -411,6 +416,16 @@ rcpt_work(struct store_conn *db, void *arg)
 
 static void rcpt_done(void *arg, int rc);
 
+static int
+local_part_is(const char *addr, const char *name)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = strlen(name);
+
+	return at != NULL && (size_t)(at - addr) == n &&
+	    strncasecmp(addr, name, n) == 0;
+}
+
 static void
 proceed_rcpt(struct smtp_session *s, const struct smtp_line *l)
 {
@@ -422,6 +437,14 @@ proceed_rcpt(struct smtp_session *s, const struct smtp_line *l)
 	snprintf(q->domain, sizeof q->domain, "%s", s->path.domain);
 	q->hostname = s->gw->hostname;
 	q->postmaster = s->path.postmaster;
+	q->from = s->tx.from;
+	/* Submission is the user's own mail. The postmaster and abuse
+	 * mailboxes take mail from anyone (RFC 5321 4.5.1, RFC 2142): they
+	 * are how a refused sender reaches the organisation. */
+	q->policy = !s->submission && !q->postmaster &&
+	    !local_part_is(q->addr, "postmaster") &&
+	    !local_part_is(q->addr, "abuse");
+	q->verdict = STORE_SENDER_ACCEPT;
 	smtp_set_state(s, SMTP_RCPT_LOOKUP);
 	conn_pause(s->c);
 	conn_hold(s->c);
@@ -433,8 +456,8 @@ proceed_rcpt(struct smtp_session *s, const struct smtp_line *l)
 	}
 }
 
-static void
-maybe_stop(struct gateway *gw)
+void
+gateway_maybe_stop(struct gateway *gw)
 {
 	if (gw->stopping && gw->pending == 0 && gw->nsessions == 0)
 		uv_stop(gw->loop);
@@ -467,14 +490,14 @@ smtp_store_finished(struct smtp_session *s)
 	gw->pending--;
 	if (conn_closing(c)) {
 		conn_release(c);
-		maybe_stop(gw);
+		gateway_maybe_stop(gw);
 		return;
 	}
 	if (gw->stopping)
 		shut_down(s);
 	conn_release(c);	/* c stays: its handles are open */
 	conn_resume(c);
-	maybe_stop(gw);
+	gateway_maybe_stop(gw);
 }
 
 /* Submission: remember an external recipient for the outbound queue
@@ -514,9 +537,9 @@ rcpt_done(void *arg, int rc)
 {
 	struct smtp_session *s = arg;
 	struct smtp_lookup *q = &s->lookup;
-	char tmp[SMTP_ADDR_SIZE + 8];
+	char tmp[SMTP_ADDR_SIZE + 8], tmp2[SMTP_MAX_DOMAIN + 8];
 	const char *a = safe(tmp, sizeof tmp, q->addr, strlen(q->addr));
-	int dup = 0, queue = 0;
+	int dup = 0, queue = 0, refused;
 
 	if (conn_closing(s->c)) {
 		smtp_store_finished(s);
@@ -527,7 +550,10 @@ rcpt_done(void *arg, int rc)
 		if ((rc = add_external(s, q->addr, &dup)) == 0)
 			queue = 1;
 	}
-	if (rc == 0 && !q->relay) {
+	refused = rc == 0 && !q->relay &&
+	    (q->verdict == STORE_SENDER_BLOCK ||
+	    q->verdict == STORE_SENDER_REFUSE);
+	if (rc == 0 && !q->relay && !refused) {
 		for (size_t i = 0; i < s->tx.nrcpts; i++)
 			if (s->tx.rcpts[i] == q->id)
 				dup = 1;
@@ -535,6 +561,13 @@ rcpt_done(void *arg, int rc)
 			if (s->tx.nrcpts == 0)
 				memcpy(s->tx.first_rcpt, q->addr,
 				    sizeof s->tx.first_rcpt);
+			if (q->verdict == STORE_SENDER_HOLD) {
+				if (s->tx.nheld == 0)
+					memcpy(s->tx.first_held, q->addr,
+					    sizeof s->tx.first_held);
+				s->tx.held[s->tx.nrcpts] = 1;
+				s->tx.nheld++;
+			}
 			s->tx.rcpts[s->tx.nrcpts++] = q->id;
 		}
 		s->tx.naccepted++;
@@ -559,8 +592,20 @@ rcpt_done(void *arg, int rc)
 		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=554 "
 		    "reason=relay", a);
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", a);
+	} else if (rc == 0 && q->verdict == STORE_SENDER_BLOCK) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=550 "
+		    "reason=sender-blocked", a);
+		smtp_reply(s, "550 5.7.1 <%s>: Recipient does not accept mail "
+		    "from this sender", a);
+	} else if (rc == 0 && q->verdict == STORE_SENDER_REFUSE) {
+		log_info(s->c->id, "smtp rcpt to=<%s> status=rejected code=550 "
+		    "reason=sender-unknown", a);
+		smtp_reply(s, "550 5.7.1 <%s>: Recipient accepts mail only from "
+		    "senders they know; to reach them, write to <postmaster@%s>",
+		    a, safe(tmp2, sizeof tmp2, q->domain, strlen(q->domain)));
 	} else if (rc == 0) {
-		log_info(s->c->id, "smtp rcpt to=<%s> status=ok%s", a,
+		log_info(s->c->id, "smtp rcpt to=<%s> status=ok%s%s", a,
+		    q->verdict == STORE_SENDER_HOLD ? " held=1" : "",
 		    dup ? " duplicate=1" : "");
 		smtp_reply(s, "250 2.1.5 Ok");
 	} else if (rc == CM_ENOTFOUND) {
@@ -614,9 +659,12 @@ proceed_data(struct smtp_session *s, const struct smtp_line *l)
 static int
 deliver_work(struct store_conn *db, void *arg)
 {
-	struct smtp_session *s = arg;	/* only s->deliv is touched */
+	struct smtp_session *s = arg;	/* only s->deliv, s->verify */
+	int rc;
 
-	return store_deliver(db, &s->deliv);
+	if ((rc = store_deliver(db, &s->deliv)) == 0)
+		smtp_after_delivery(db, s);
+	return rc;
 }
 
 static void
@@ -632,6 +680,15 @@ deliver_done(void *arg, int rc)
 		    s->deliv.message_id_r, s->deliv.len, s->tx.nrcpts,
 		    s->tx.next, s->deliv.outbound_id_r,
 		    safe(tmp, sizeof tmp, s->tx.from, strlen(s->tx.from)));
+		if (s->tx.nheld > 0 || s->verify.rc != 0)
+			log_info(s->c->id, "smtp verify id=%s held=%zu "
+			    "challenge=%s%s%s", s->tx.id, s->tx.nheld,
+			    s->verify.challenged ? "sent" : "none",
+			    s->verify.why != NULL ? " reason=" : "",
+			    s->verify.why != NULL ? s->verify.why : "");
+		if (s->verify.rc != 0)
+			log_warn(s->c->id, "smtp verify id=%s error=%s",
+			    s->tx.id, cm_errname(s->verify.rc));
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->tx.id);
 	} else {
 		log_warn(s->c->id, "smtp deferred id=%s code=451 error=%s",
@@ -711,6 +768,7 @@ message_end(struct smtp_session *s)
 	}
 	s->deliv.rcpts = tx->rcpts;
 	s->deliv.nrcpts = tx->nrcpts;
+	s->deliv.rcpt_held = tx->nheld > 0 ? tx->held : NULL;
 	s->deliv.outbound_rcpts = tx->extp;
 	s->deliv.noutbound = tx->next;
 	s->deliv.outbound_owner = s->auth_id;
@@ -1140,7 +1198,7 @@ smtp_closed(struct conn *c)
 	sasl_clear(&s->sasl);
 	free(s);
 	c->data = NULL;
-	maybe_stop(gw);
+	gateway_maybe_stop(gw);
 }
 
 const struct conn_handler smtp_handler = {
@@ -1169,5 +1227,5 @@ gateway_stop(struct gateway *gw)
 		    s->state != SMTP_AUTH_CHECK)
 			shut_down(s);
 	}
-	maybe_stop(gw);
+	gateway_maybe_stop(gw);
 }

@@ -52,6 +52,11 @@ struct gateway {
 	struct authlimit *authlimit;	/* failed AUTH throttling */
 	int relay;			/* relay_host set: submission queues
 					 * external recipients */
+	/* sender verification: held mail is challenged only with a key, a
+	 * verify_url_base and a relay_host to send the challenge through */
+	struct captoken_key *challenge_key;	/* NULL: no challenges */
+	const char *verify_url_base;
+	long held_max_age;		/* held_max_age: the link's life */
 	unsigned pending;		/* store requests in flight */
 	int stopping;			/* stop when nothing is left */
 	struct smtp_session *sessions;	/* every open session */
@@ -59,6 +64,7 @@ struct gateway {
 };
 
 struct authlimit;
+struct captoken_key;
 
 /* smtp_handler serves smtp_listen (the MX: no relaying, AUTH changes
  * nothing but the Received header); smtp_submission_handler serves
@@ -73,5 +79,8 @@ extern const struct conn_handler smtp_submission_handler;
  * committed message is still acknowledged - and new connections get 421.
  * The loop is stopped when no session and no store request is left. */
 void gateway_stop(struct gateway *gw);
+/* A piece of store work counted in gw->pending ended: when stopping and
+ * nothing is left, end the loop. */
+void gateway_maybe_stop(struct gateway *gw);
 
 #endif

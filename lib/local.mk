@@ -5,6 +5,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/bodytext.c lib/bodytext.h \
 	lib/buf.c lib/buf.h \
 	lib/captoken.c lib/captoken.h \
+	lib/challenge.c lib/challenge.h \
 	lib/cfg.c lib/cfg.h \
 	lib/conn.c lib/conn.h \
 	lib/daemon.c lib/daemon.h \
@@ -46,3 +47,9 @@ tests_fuzz_fuzz_captoken_SOURCES = tests/fuzz/fuzz-captoken.c tests/fuzz/standal
 tests_fuzz_fuzz_captoken_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_fuzz_fuzz_captoken_LDADD = $(LIB_LDADD)
 EXTRA_DIST += tests/fuzz/replay-captoken.sh tests/fuzz/seeds/captoken
+
+check_PROGRAMS += tests/fuzz/fuzz-challenge
+TESTS += tests/fuzz/replay-challenge.sh
+tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c tests/fuzz/standalone.c
+tests_fuzz_fuzz_challenge_LDADD = $(LIB_LDADD)
+EXTRA_DIST += tests/fuzz/replay-challenge.sh tests/fuzz/seeds/challenge

@@ -47,6 +47,11 @@
  *   held release SENDER [USER]
  *                      release the mail held from SENDER (to USER) into
  *                      INBOX, without verifying the sender
+ *   held link USER SENDER
+ *                      print a verification link for the mail held
+ *                      from SENDER to USER, to pass on by other means
+ *                      (it is not mailed; verify_url_base and
+ *                      secret_key_file must be set)
  *   held expire [SECONDS]
  *                      delete held grants older than SECONDS (default:
  *                      the config's held_max_age), and their messages
@@ -79,6 +84,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "captoken.h"
 #include "cfg.h"
 #include "errors.h"
 #include "log.h"
@@ -107,7 +113,8 @@ static void usage(void)
 	    "  domain policy DOMAIN open|verify-unknown|known-only\n"
 	    "  user policy ADDRESS open|verify-unknown|known-only|domain\n"
 	    "  held list [USER] | held release SENDER [USER] |"
-	    " held expire [SECONDS]\n");
+	    " held expire [SECONDS] |\n"
+	    "  held link USER SENDER\n");
 }
 
 /* "capmailctl: WHAT: REASON" for a store error; the server's own text
@@ -234,6 +241,7 @@ static int known_command(int argc, char **argv)
 		{ "held", "list", 2 }, { "held", "list", 3 },
 		{ "held", "release", 3 }, { "held", "release", 4 },
 		{ "held", "expire", 2 }, { "held", "expire", 3 },
+		{ "held", "link", 4 },
 		{ "sender", "list", 2 }, { "sender", "list", 4 },
 		{ "sender", "allow", 3 }, { "sender", "allow", 5 },
 		{ "sender", "block", 3 }, { "sender", "block", 5 },
@@ -737,7 +745,62 @@ static int cmd_sender(struct store_conn *db, int argc, char **argv)
 	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
 }
 
-/* held list [USER] | held release SENDER [USER] | held expire [SECONDS] */
+/* held link USER SENDER: mint a challenge that is not mailed and print
+ * its link. */
+static int held_link(struct store_conn *db, const struct cfg *cfg,
+    const char *user, const char *sender)
+{
+	struct captoken_key key;
+	char token[CAPTOKEN_STRLEN + 1], safe[520], err[512];
+	unsigned char hash[CAPTOKEN_HASH_LEN];
+	const char *base = cfg != NULL ? cfg_str(cfg, "verify_url_base") : "";
+	const char *keyfile = cfg != NULL ? cfg_str(cfg, "secret_key_file") :
+	    "";
+	time_t expires;
+	size_t blen;
+	int64_t id;
+	int rc;
+
+	if (base[0] == '\0' || keyfile[0] == '\0') {
+		fprintf(stderr, PROG ": held link: verify_url_base and "
+		    "secret_key_file must be set in the configuration\n");
+		return EXIT_ERR;
+	}
+	/* the link works as long as the mail may be held */
+	expires = time(NULL) + (time_t)cfg_int(cfg, "held_max_age");
+	if ((rc = store_user_lookup(db, user, &id)) != 0) {
+		if (rc != CM_ENOTFOUND)
+			return fail(db, "held link", rc);
+		fprintf(stderr, PROG ": user %s: no such user\n",
+		    log_safe(safe, sizeof safe, user, strlen(user)));
+		return EXIT_ERR;
+	}
+	if (captoken_key_load(keyfile, &key, err, sizeof err) != 0) {
+		fprintf(stderr, PROG ": held link: %s\n", err);
+		return EXIT_ERR;
+	}
+	rc = captoken_make(&key, CAPTOKEN_KIND_VERIFY, expires, token, hash);
+	captoken_key_wipe(&key);
+	if (rc == 0)
+		rc = store_challenge_create(db, sender, id, hash, expires,
+		    NULL, 0);
+	if (rc == CM_EINVAL) {
+		fprintf(stderr, PROG ": held link: %s: not a sender "
+		    "address\n", log_safe(safe, sizeof safe, sender,
+		    strlen(sender)));
+		return EXIT_ERR;
+	}
+	if (rc < 0)
+		return fail(db, "held link", rc);
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	printf("%.*s/v/%s\n", (int)blen, base, token);
+	return EXIT_OK;
+}
+
+/* held list [USER] | held release SENDER [USER] | held expire [SECONDS]
+ * | held link USER SENDER */
 static int cmd_held(struct store_conn *db, const struct cfg *cfg, int argc,
     char **argv)
 {
@@ -783,6 +846,8 @@ static int cmd_held(struct store_conn *db, const struct cfg *cfg, int argc,
 		printf("%d released\n", rc);
 		return EXIT_OK;
 	}
+	if (strcmp(argv[0], "link") == 0)
+		return held_link(db, cfg, argv[1], argv[2]);
 	if (strcmp(argv[0], "expire") == 0) {
 		long long age = cfg != NULL ? cfg_int(cfg, "held_max_age") :
 		    1209600;

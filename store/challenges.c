@@ -122,7 +122,7 @@ int store_challenge_create(struct store_conn *db, const char *sender,
 	PGresult *res = NULL;
 	int rc, created;
 
-	if (sender == NULL || msg == NULL || len == 0 ||
+	if (sender == NULL || (msg != NULL && len == 0) ||
 	    store_sender_pattern_normalize(sender, addr, sizeof addr) < 0 ||
 	    addr[0] == '@')
 		return CM_EINVAL;
@@ -132,14 +132,20 @@ int store_challenge_create(struct store_conn *db, const char *sender,
 	v[3] = store_i64_str(ebuf, (int64_t)expires);
 	if ((rc = store_begin(db)) != 0)
 		return rc;
-	rc = store_query(db, "INSERT INTO challenges"
-	    " (sender, recipient, token_hash, expires)"
-	    " VALUES ($1, $2::bigint, $3, to_timestamp($4::bigint))"
-	    " ON CONFLICT (sender, day_sent) DO NOTHING RETURNING id",
-	    4, v, lens, fmts, 0, &res);
+	if (msg == NULL)	/* a link for the admin: not mailed, no limit */
+		rc = store_query(db, "INSERT INTO challenges"
+		    " (sender, recipient, token_hash, expires, day_sent)"
+		    " VALUES ($1, $2::bigint, $3, to_timestamp($4::bigint),"
+		    " NULL) RETURNING id", 4, v, lens, fmts, 0, &res);
+	else
+		rc = store_query(db, "INSERT INTO challenges"
+		    " (sender, recipient, token_hash, expires)"
+		    " VALUES ($1, $2::bigint, $3, to_timestamp($4::bigint))"
+		    " ON CONFLICT (sender, day_sent) DO NOTHING RETURNING id",
+		    4, v, lens, fmts, 0, &res);
 	created = rc == 0 && PQntuples(res) == 1;
 	PQclear(res);
-	if (rc == 0 && created) {
+	if (rc == 0 && created && msg != NULL) {
 		memset(&d, 0, sizeof d);
 		to[0] = addr;
 		d.data = msg;

@@ -7,6 +7,7 @@ STORE_SQL = \
 	store/sql/005-flags-limit.sql \
 	store/sql/006-outbound.sql \
 	store/sql/008-senders.sql \
+	store/sql/009-challenge-links.sql \
 	store/sql/011-held-summaries.sql
 
 noinst_LIBRARIES += store/libcapstore.a

@@ -293,8 +293,11 @@ int store_sender_check(struct store_conn *db, int64_t rcpt,
 		*verdict_r = STORE_SENDER_BLOCK;
 	else if (kind != NULL || strcmp(policy, "open") == 0)
 		*verdict_r = STORE_SENDER_ACCEPT;
-	else if (strcmp(policy, "known-only") == 0)
+	else if (strcmp(policy, "known-only") == 0 && v[1] != NULL)
 		*verdict_r = STORE_SENDER_REFUSE;
+	/* the null sender cannot be known: under known-only it is held, not
+	 * refused, so that bounces of one's own mail are not lost (RFC 5321
+	 * 4.5.5, 6.1) */
 	else
 		*verdict_r = STORE_SENDER_HOLD;
 	PQclear(res);

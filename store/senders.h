@@ -68,7 +68,9 @@ enum store_sender_verdict {
 	STORE_SENDER_BLOCK,	/* a block rule: 550 5.7.1 */
 	STORE_SENDER_REFUSE	/* known-only and unknown: 550 5.7.1 */
 };
-/* The verdict for mail from sender ("" = <>) to recipient rcpt. */
+/* The verdict for mail from sender ("" = <>) to recipient rcpt. The null
+ * sender matches no rule and is never refused: held unless the policy is
+ * open. */
 int store_sender_check(struct store_conn *db, int64_t rcpt,
     const char *sender, enum store_sender_verdict *verdict_r);
 
@@ -77,7 +79,10 @@ int store_sender_check(struct store_conn *db, int64_t rcpt,
 /* One transaction: when no challenge went to sender today (UTC), record
  * one for rcpt with token_hash and expires, store the challenge message
  * (msg, len) and queue it to sender with the null envelope sender. 1 when
- * it was queued, 0 when a challenge went to sender today already. */
+ * it was queued, 0 when a challenge went to sender today already.
+ * msg NULL: a link for the administrator to pass on (capmailctl held
+ * link): recorded, not mailed, not counted against the daily limit;
+ * always 1. */
 int store_challenge_create(struct store_conn *db, const char *sender,
     int64_t rcpt, const unsigned char token_hash[STORE_TOKEN_HASH_LEN],
     time_t expires, const char *msg, size_t len);

@@ -239,6 +239,25 @@ run 1 -- -d "$DB" held expire soon
 expect err "capmailctl: held expire: soon: not a number of seconds"
 run 0 -- -d "$DB" held release x@y.test
 expect out "0 released"
+# held link: needs the key and the base URL; prints base/v/TOKEN
+run 1 -- -d "$DB" held link bob@other.test x@y.test
+expect err "capmailctl: held link: verify_url_base and secret_key_file must be set in the configuration"
+head -c 48 /dev/urandom >"$tmp/key" && chmod 600 "$tmp/key"
+printf 'database = %s\nsecret_key_file = %s\nverify_url_base = https://v.example.test/\n' \
+	"$DB" "$tmp/key" >"$tmp/link.conf"
+run 0 -- -c "$tmp/link.conf" held link bob@other.test X@Y.test
+expect_grep out '^https://v\.example\.test/v/[a-z2-7]\{60\}$'
+run 0 -- -c "$tmp/link.conf" held link bob@other.test x@y.test
+psql -X -At "$DB" -c "SELECT count(*), count(day_sent), min(sender) FROM challenges" >"$tmp/out"
+expect out "2|0|x@y.test"
+run 1 -- -c "$tmp/link.conf" held link nobody@other.test x@y.test
+expect err "capmailctl: user nobody@other.test: no such user"
+run 1 -- -c "$tmp/link.conf" held link bob@other.test @y.test
+expect err "capmailctl: held link: @y.test: not a sender address"
+chmod 644 "$tmp/key"
+run 1 -- -c "$tmp/link.conf" held link bob@other.test x@y.test
+expect_grep err "capmailctl: held link: .*key"
+run 2 -- -d "$DB" held link bob@other.test
 
 # the config file's database key; -d wins over it
 printf 'database = %s\n' "$DB" >"$tmp/ok.conf"

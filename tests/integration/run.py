@@ -20,7 +20,8 @@ gateway's and imapd's own transcript runners), t_conn (clients that do
 not read their replies, against a private gateway), t_privs (daemons
 started as root on ports < 1024 run as the unprivileged `user`; user =
 root is refused), t_auth (SMTP AUTH, submission, imported hashes,
-password guessing), t_outbound (capmail-outbound delivers the outbound
+password guessing), t_senders (sender policy at RCPT: held, refused,
+blocked, allowed; held mail expiry), t_outbound (capmail-outbound delivers the outbound
 queue to a second capmail-gateway as relay: byte-exact, retries, bounces),
 t_tls (STARTTLS and implicit TLS with openssl s_client,
 swaks, curl, Python's ssl; certificate reload on SIGHUP: last, as it
@@ -48,11 +49,12 @@ import t_transcripts               # noqa: E402
 import t_conn                      # noqa: E402
 import t_auth                      # noqa: E402
 import t_privs                     # noqa: E402
+import t_senders                   # noqa: E402
 import t_outbound                  # noqa: E402
 import t_tls                       # noqa: E402
 
 MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
-           t_privs, t_auth, t_outbound, t_tls]
+           t_privs, t_auth, t_senders, t_outbound, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')

@@ -421,6 +421,7 @@ def crypt_hash(pw, salt):
 
 def test_imported_hashes(fx):
     fx.ctl('domain', 'add', 'import.test')
+    fx.ctl('domain', 'policy', 'import.test', 'open')
     users = {
         'dave@import.test': ('dave-Imported-6',
                              '{SHA512-CRYPT}' + crypt_hash(

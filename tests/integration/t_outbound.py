@@ -117,6 +117,7 @@ class Env:
         ctl = [fx.capmailctl, '-d', self.remote_db]
         fx.run(ctl + ['db', 'migrate'])
         fx.run(ctl + ['domain', 'add', REMOTE_DOMAIN])
+        fx.run(ctl + ['domain', 'policy', REMOTE_DOMAIN, 'open'])
         fx.run(ctl + ['user', 'add', DAVE], input=(DAVE_PW + '\n').encode())
         self.smtp_port = capfix.free_port()
         self.imap_port = capfix.free_port()
@@ -391,6 +392,12 @@ def test_submission(env):
         raise AssertionError('bounce for the submitted message: %r' % b)
     if len(local_fetch(fx, 'bob@example.test', subject)) != 1:
         raise AssertionError('the local recipient did not get the message')
+    # the external recipients became known senders for alice (learned)
+    learned = fx.sql("SELECT r.pattern, r.kind FROM sender_rules r"
+                     " JOIN principals p ON p.id = r.owner"
+                     " WHERE p.address = '%s' ORDER BY r.pattern" % ALICE)
+    if learned != [[DAVE, 'learned'], ['nobody@remote.test', 'learned']]:
+        raise AssertionError('rules learned from submission: %r' % learned)
 
 
 def test_null_sender_no_bounce(env):

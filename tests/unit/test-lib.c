@@ -1,6 +1,6 @@
 /*
  * Unit tests for lib/: buf, cfg, log_safe, conn_line's CRLF rules, sasl,
- * authlimit, dsn (bounces).
+ * authlimit, dsn (bounces), challenge (mail to unknown senders).
  */
 #include "config.h"
 
@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "captoken.h"
 #include "cfg.h"
+#include "challenge.h"
 #include "conn.h"
 #include "dsn.h"
 #include "errors.h"
@@ -576,6 +577,80 @@ test_captoken(void)
 	captoken_key_wipe(&key);
 }
 
+static void
+test_challenge(void)
+{
+	struct challenge_facts f;
+	struct buf b;
+	const char *m;
+
+#define FACTS(s) challenge_facts_read((s), strlen(s), &f)
+	FACTS("From: a@b\r\nMessage-ID:\r\n <x1@y>\r\nSubject: hi\r\n\r\n"
+	    "Auto-Submitted: auto-replied\r\n");
+	CHECK(!f.automated && !f.bulk && !f.list);	/* that was the body */
+	CHECK(strcmp(f.message_id, "<x1@y>") == 0);
+	CHECK(challenge_wanted("a@b.example", &f) == 1);
+	CHECK(challenge_wanted("", &f) == 0);		/* <> */
+	CHECK(challenge_wanted("MAILER-DAEMON@b.example", &f) == 0);
+	CHECK(challenge_wanted("owner-list@b.example", &f) == 0);
+	CHECK(challenge_wanted("list-request@b.example", &f) == 0);
+	CHECK(challenge_wanted("requester@b.example", &f) == 1);
+	FACTS("auto-submitted: No (a person)\nSubject: x\n\n");
+	CHECK(!f.automated);
+	FACTS("Auto-Submitted: auto-generated\r\n\r\n");
+	CHECK(f.automated && challenge_wanted("a@b.example", &f) == 0);
+	FACTS("Auto-Submitted:\r\n\r\n");	/* odd: not "no" */
+	CHECK(f.automated);
+	FACTS("Precedence:  BULK\r\n\r\n");
+	CHECK(f.bulk && !f.automated);
+	FACTS("Precedence: first-class\r\n\r\n");
+	CHECK(!f.bulk);
+	FACTS("X: y\r\nList-Unsubscribe: <mailto:u@l>\r\n\r\n");
+	CHECK(f.list);
+	FACTS("List-Id : <l.example>\r\n\r\n");		/* obsolete "Name :" */
+	CHECK(f.list);
+	FACTS("Message-ID: <a b@c>\r\n\r\n");		/* not a msg-id */
+	CHECK(f.message_id[0] == '\0');
+	FACTS("no colon here\r\nPrecedence: junk");	/* no blank line */
+	CHECK(f.bulk);
+#undef FACTS
+
+	struct challenge_msg c = {
+		.hostname = "mx.example.test", .sender = "eve@far.example",
+		.recipient = "bob@example.test",
+		.url = "https://verify.example.test/v/abc",
+		.in_reply_to = "<x1@y>", .unique = "42",
+		.now = 86400, .expires = 86400 * 15,
+	};
+	buf_init(&b, 65536);
+	CHECK(challenge_compose(&c, &b) == 0);
+	m = buf_cstr(&b);
+	const char *want = "From: Mail verification <postmaster@example.test>\r\n"
+	    "To: <eve@far.example>\r\n"
+	    "Subject: Auto: please confirm your message to bob@example.test\r\n"
+	    "Date: Fri, 02 Jan 1970 00:00:00 +0000\r\n"
+	    "Message-ID: <challenge.42@mx.example.test>\r\n"
+	    "In-Reply-To: <x1@y>\r\nReferences: <x1@y>\r\n"
+	    "Auto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n\r\n";
+	CHECK(strncmp(m, want, strlen(want)) == 0);
+	CHECK(strstr(m, "\r\n  https://verify.example.test/v/abc\r\n") != NULL);
+	CHECK(strstr(m, "works until Fri, 16 Jan 1970 00:00:00 +0000;") != NULL);
+	for (size_t i = 0; i < b.len; i++)	/* CRLF only */
+		if (m[i] == '\n')
+			CHECK(i > 0 && m[i - 1] == '\r');
+	buf_reset(&b);
+	c.sender = "eve@far.example\r\nBcc: x@y";	/* header injection */
+	CHECK(challenge_compose(&c, &b) == CM_EINVAL && b.len == 0);
+	c.sender = "jörg@far.example";
+	CHECK(challenge_compose(&c, &b) == 0);
+	CHECK(strstr(buf_cstr(&b), "charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n") != NULL);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -591,6 +666,7 @@ main(void)
 	test_authlimit();
 	test_dsn();
 	test_captoken();
+	test_challenge();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;

@@ -1397,7 +1397,9 @@ static void test_senders(struct store_conn *db)
 	CHECK_RC(store_domain_policy_set(db, "nowhere.test", "open"),
 	    CM_ENOTFOUND);
 	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_REFUSE);
+	CHECK(verdict(db, alice, "") == STORE_SENDER_HOLD);	/* bounces */
 	CHECK_RC(store_user_policy_set(db, "alice@example.test", "open"), 0);
+	CHECK(verdict(db, alice, "") == STORE_SENDER_ACCEPT);
 	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_ACCEPT);
 	CHECK_RC(store_user_policy_set(db, "alice@example.test", "domain"), 0);
 	CHECK(verdict(db, alice, "stranger@far.test") == STORE_SENDER_REFUSE);

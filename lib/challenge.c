@@ -1,0 +1,238 @@
+/*
+ * challenge.c: whether to challenge a held message's sender, and the
+ * challenge message (see challenge.h).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "challenge.h"
+#include "errors.h"
+
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The first word of a field value ("no (comment)" -> "no"), lower case. */
+static void first_word(const char *v, size_t n, char *out, size_t outsz)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n && (is_wsp(v[i]) || v[i] == '\r' || v[i] == '\n'))
+		i++;
+	for (; i < n && o + 1 < outsz; i++) {
+		char c = v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			break;
+		out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	out[o] = '\0';
+}
+
+/* The msg-id of a Message-ID value: from '<' to '>', no CR, LF or
+ * spaces inside (RFC 5322 3.6.4), else "". */
+static void msg_id(const char *v, size_t n, char *out, size_t outsz)
+{
+	const char *lt = memchr(v, '<', n), *gt;
+	size_t len;
+
+	out[0] = '\0';
+	if (lt == NULL)
+		return;
+	gt = memchr(lt, '>', n - (size_t)(lt - v));
+	if (gt == NULL)
+		return;
+	len = (size_t)(gt - lt) + 1;
+	if (len < 3 || len >= outsz)
+		return;
+	for (const char *p = lt; p <= gt; p++)
+		if (*p == '\r' || *p == '\n' || is_wsp(*p) || *p == '\0' ||
+		    (unsigned char)*p >= 0x7f)
+			return;
+	memcpy(out, lt, len);
+	out[len] = '\0';
+}
+
+static int name_is(const char *name, size_t n, const char *want)
+{
+	return strlen(want) == n && strncasecmp(name, want, n) == 0;
+}
+
+static void field(const char *name, size_t nlen, const char *v, size_t vlen,
+    struct challenge_facts *f)
+{
+	char w[16];
+
+	if (name_is(name, nlen, "Auto-Submitted")) {
+		first_word(v, vlen, w, sizeof w);
+		/* anything but "no", an empty or odd value too */
+		if (strcmp(w, "no") != 0)
+			f->automated = 1;
+	} else if (name_is(name, nlen, "Precedence")) {
+		first_word(v, vlen, w, sizeof w);
+		if (strcmp(w, "bulk") == 0 || strcmp(w, "list") == 0 ||
+		    strcmp(w, "junk") == 0)
+			f->bulk = 1;
+	} else if (name_is(name, nlen, "List-Id") ||
+	    name_is(name, nlen, "List-Unsubscribe") ||
+	    name_is(name, nlen, "List-Post")) {
+		f->list = 1;
+	} else if (name_is(name, nlen, "Message-ID") &&
+	    f->message_id[0] == '\0') {
+		msg_id(v, vlen, f->message_id, sizeof f->message_id);
+	}
+}
+
+void challenge_facts_read(const char *msg, size_t len,
+    struct challenge_facts *f)
+{
+	size_t i = 0;
+
+	memset(f, 0, sizeof *f);
+	while (i < len) {
+		size_t start = i, colon, end;
+
+		/* a blank line (or a bare LF one) ends the header */
+		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < len &&
+		    msg[i + 1] == '\n'))
+			return;
+		for (colon = i; colon < len && msg[colon] != ':' &&
+		    msg[colon] != '\n'; colon++)
+			;
+		/* the field runs to a line end not followed by WSP */
+		for (end = colon; end < len; end++)
+			if (msg[end] == '\n' &&
+			    (end + 1 >= len || !is_wsp(msg[end + 1])))
+				break;
+		i = end < len ? end + 1 : len;
+		if (colon >= len || msg[colon] != ':')
+			continue;	/* not a field: skip the line */
+		while (colon > start && is_wsp(msg[colon - 1]))
+			colon--;	/* "Name :" (obsolete syntax) */
+		if (colon == start)
+			continue;
+		{
+			size_t vstart = colon;
+
+			while (vstart < end && msg[vstart] != ':')
+				vstart++;
+			vstart++;
+			field(msg + start, colon - start, msg + vstart,
+			    end > vstart ? end - vstart : 0, f);
+		}
+	}
+}
+
+int challenge_wanted(const char *sender, const struct challenge_facts *f)
+{
+	const char *at;
+	size_t local;
+
+	if (sender == NULL || sender[0] == '\0')
+		return 0;
+	/* the mailer-daemon and list robots (RFC 3834 2: do not answer) */
+	at = strrchr(sender, '@');
+	local = at != NULL ? (size_t)(at - sender) : strlen(sender);
+	if ((local == 13 && strncasecmp(sender, "MAILER-DAEMON", 13) == 0) ||
+	    strncasecmp(sender, "owner-", 6) == 0 ||
+	    (local > 8 && strncasecmp(sender + local - 8, "-request", 8) == 0))
+		return 0;
+	return !f->automated && !f->bulk && !f->list;
+}
+
+/* No CR, LF or other controls: the text goes into header fields. */
+static int header_safe(const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+static int date_rfc5322(struct buf *b, time_t t)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+		"Fri", "Sat" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11)
+		return CM_EINVAL;
+	return buf_printf(b, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+	    wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int challenge_compose(const struct challenge_msg *m, struct buf *out)
+{
+	const char *dom;
+	int rc = 0, utf8;
+
+	if (!header_safe(m->hostname) || !header_safe(m->sender) ||
+	    !header_safe(m->recipient) || !header_safe(m->url) ||
+	    !header_safe(m->unique) ||
+	    (m->in_reply_to != NULL && m->in_reply_to[0] != '\0' &&
+	    !header_safe(m->in_reply_to)))
+		return CM_EINVAL;
+	if ((dom = strrchr(m->recipient, '@')) == NULL || dom[1] == '\0')
+		return CM_EINVAL;
+	dom++;
+	/* addresses may be UTF-8 (SMTPUTF8): then the body is 8bit */
+	utf8 = !is_ascii(m->sender) || !is_ascii(m->recipient);
+
+#define ADD(...) do { if (rc == 0) rc = buf_printf(out, __VA_ARGS__); } while (0)
+	ADD("From: Mail verification <postmaster@%s>\r\n"
+	    "To: <%s>\r\n"
+	    "Subject: Auto: please confirm your message to %s\r\n"
+	    "Date: ", dom, m->sender, m->recipient);
+	if (rc == 0)
+		rc = date_rfc5322(out, m->now);
+	ADD("\r\nMessage-ID: <challenge.%s@%s>\r\n", m->unique, m->hostname);
+	if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0')
+		ADD("In-Reply-To: %s\r\nReferences: %s\r\n", m->in_reply_to,
+		    m->in_reply_to);
+	ADD("Auto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=%s\r\n"
+	    "Content-Transfer-Encoding: %s\r\n"
+	    "\r\n"
+	    "Hello,\r\n"
+	    "\r\n"
+	    "You sent mail to <%s>. Before it is delivered, please confirm\r\n"
+	    "that you sent it, by opening this link and pressing the button\r\n"
+	    "on the page:\r\n"
+	    "\r\n"
+	    "  %s\r\n"
+	    "\r\n"
+	    "You need to do this once: later mail from <%s> is delivered\r\n"
+	    "at once. The link works until ",
+	    utf8 ? "utf-8" : "us-ascii", utf8 ? "8bit" : "7bit",
+	    m->recipient, m->url, m->sender);
+	if (rc == 0)
+		rc = date_rfc5322(out, m->expires);
+	ADD("; mail that\r\n"
+	    "is not confirmed by then is deleted unread.\r\n"
+	    "\r\n"
+	    "If you did not send mail to <%s>, someone used your address:\r\n"
+	    "ignore this message and nothing will be delivered.\r\n"
+	    "\r\n"
+	    "-- \r\n"
+	    "The mail system at %s\r\n", m->recipient, m->hostname);
+#undef ADD
+	return rc;
+}
