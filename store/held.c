@@ -168,10 +168,11 @@ int store_held_block_tx(struct store_conn *db, int64_t user,
 	rc = store_held_summaries_remove_tx(db, v[2]);
 	if (rc == 0)
 		rc = store_exec(db, "WITH d AS (DELETE FROM grants"
-		    " WHERE id = ANY ($3::bigint[]) AND state = 'held'"
+		    " WHERE id = ANY ($2::bigint[]) AND state = 'held'"
 		    " AND grantee = $1::bigint RETURNING message_id)"
 		    " SELECT count(*), coalesce(array_agg(message_id),"
-		    " '{}')::text FROM d", 3, v, &res);
+		    " '{}')::text FROM d", 2, (const char *[]){ v[0], v[2] },
+		    &res);
 	n = 0;
 	if (rc == 0) {
 		int64_t cnt = 0;
@@ -280,21 +281,21 @@ int store_held_act(struct store_conn *db, int64_t user, int64_t mailbox_id,
 	/* release: the senders become verified for user (never replacing
 	 * an allow or a block: store_sender_rule_set's rule), then every
 	 * held grant from them to user is released, and those described */
-	v[2] = hg.data;
+	v[1] = hg.data;
 	rc = store_exec(db, "INSERT INTO sender_rules (owner, pattern, kind)"
 	    " SELECT DISTINCT $1::bigint, lower(grantor_address), 'verified'"
-	    " FROM grants WHERE id = ANY ($3::bigint[])"
+	    " FROM grants WHERE id = ANY ($2::bigint[])"
 	    " AND grantor_address <> ''"
 	    " ON CONFLICT ((coalesce(owner, 0)), pattern) DO UPDATE"
 	    " SET kind = 'verified', created = now()"
-	    " WHERE sender_rules.kind = 'learned'", 3, v, NULL);
+	    " WHERE sender_rules.kind = 'learned'", 2, v, NULL);
 	if (rc == 0)
 		rc = store_exec(db, "SELECT coalesce(array_agg(h.id), '{}')::text"
 		    " FROM grants h WHERE h.state = 'held'"
-		    " AND h.grantee = $1::bigint AND (h.id = ANY ($3::bigint[])"
+		    " AND h.grantee = $1::bigint AND (h.id = ANY ($2::bigint[])"
 		    "  OR (h.grantor_address <> '' AND lower(h.grantor_address)"
 		    "   IN (SELECT lower(grantor_address) FROM grants"
-		    "    WHERE id = ANY ($3::bigint[]))))", 3, v, &res);
+		    "    WHERE id = ANY ($2::bigint[]))))", 2, v, &res);
 	if (rc != 0)
 		goto fail;
 	rc = store_held_release_tx(db, NULL, user, PQgetvalue(res, 0, 0));
@@ -304,11 +305,11 @@ int store_held_act(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		goto fail;
 	/* the INBOX uid each described message got, in summary uid order */
 	rc = store_exec(db, "SELECT e.uid, mb.uidvalidity"
-	    " FROM unnest($3::bigint[]) WITH ORDINALITY AS x(h, o)"
+	    " FROM unnest($2::bigint[]) WITH ORDINALITY AS x(h, o)"
 	    " JOIN mailbox_entries e ON e.grant_id = x.h"
 	    " JOIN mailboxes mb ON mb.id = e.mailbox_id"
 	    "  AND mb.owner = $1::bigint AND mb.name = 'INBOX'"
-	    " ORDER BY x.o", 3, v, &res);
+	    " ORDER BY x.o", 2, v, &res);
 	if (rc != 0)
 		goto fail;
 	if ((size_t)PQntuples(res) != ns) {

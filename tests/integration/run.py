@@ -23,7 +23,8 @@ root is refused), t_auth (SMTP AUTH, submission, imported hashes,
 password guessing), t_senders (sender policy at RCPT: held, refused,
 blocked, allowed; held mail expiry), t_outbound (capmail-outbound delivers the outbound
 queue to a second capmail-gateway as relay: byte-exact, retries, bounces),
-t_tls (STARTTLS and implicit TLS with openssl s_client,
+t_held (held mail over IMAP: summaries in Held, MOVE to INBOX
+releases, EXPUNGE or Junk blocks), t_tls (STARTTLS and implicit TLS with openssl s_client,
 swaks, curl, Python's ssl; certificate reload on SIGHUP: last, as it
 replaces the fixture's certificate). Last come the sanitizer
 checks of the daemons' logs, after they were stopped.
@@ -50,11 +51,12 @@ import t_conn                      # noqa: E402
 import t_auth                      # noqa: E402
 import t_privs                     # noqa: E402
 import t_senders                   # noqa: E402
+import t_held                      # noqa: E402
 import t_outbound                  # noqa: E402
 import t_tls                       # noqa: E402
 
 MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
-           t_privs, t_auth, t_senders, t_outbound, t_tls]
+           t_privs, t_auth, t_senders, t_held, t_outbound, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
