@@ -56,3 +56,18 @@ EXTRA_DIST += store/test-capmailctl.sh
 
 # Later fragments (gateway, imapd) append their pages with +=.
 dist_man8_MANS = doc/capmailctl.8
+
+# The summary of held mail (store/held-summary.c): pure, no database.
+check_PROGRAMS += tests/unit/test-held-summary
+TESTS += tests/unit/test-held-summary
+tests_unit_test_held_summary_SOURCES = tests/unit/test-held-summary.c
+tests_unit_test_held_summary_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) \
+	$(LIBUV_CFLAGS)
+tests_unit_test_held_summary_LDADD = $(STORE_LDADD)
+
+check_PROGRAMS += tests/fuzz/fuzz-held-summary
+TESTS += tests/fuzz/replay-held-summary.sh
+tests_fuzz_fuzz_held_summary_SOURCES = tests/fuzz/fuzz-held-summary.c \
+	tests/fuzz/standalone.c
+tests_fuzz_fuzz_held_summary_LDADD = $(STORE_LDADD)
+EXTRA_DIST += tests/fuzz/replay-held-summary.sh tests/fuzz/seeds/held-summary
