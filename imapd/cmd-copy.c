@@ -14,7 +14,7 @@
  *                           user, the summary leaves Held
  *   COPY or MOVE to Junk    block: the sender is refused from now on, the
  *   (named Junk, or with    held message is deleted, the summary leaves
- *   \Junk special-use)     Held; nothing lands in Junk
+ *   \Junk special-use)      Held; nothing lands in Junk
  *   COPY elsewhere          an ordinary copy of the summary
  *   MOVE elsewhere          the copy, and the summary leaves Held as by
  *                           EXPUNGE: that refuses the sender, as deleting
