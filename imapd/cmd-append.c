@@ -4,7 +4,9 @@
  * stored once as objects, one grant to the user (state "active",
  * grantor_auth "local-append", grantor = the user's address) and one entry
  * in the target mailbox. Answered only after COMMIT, with APPENDUID
- * (RFC 4315). A missing mailbox answers NO [TRYCREATE].
+ * (RFC 4315). A missing mailbox answers NO [TRYCREATE]. APPEND into
+ * Held is refused (NO [CANNOT]): it holds the store's summaries of held
+ * mail only (store/held.h).
  *
  * The literal's bytes stay in the parser's argument (bounded by
  * imap_max_literal) until the command finishes.
@@ -14,6 +16,7 @@
 #include <strings.h>
 
 #include "errors.h"
+#include "held.h"
 #include "imap-commands.h"
 #include "imap-util.h"
 #include "log.h"
@@ -127,6 +130,13 @@ cmd_append(struct imap_session *s, const struct imap_cmd *cmd)
 	}
 	memcpy(a->mailbox, mbox, ml);
 	a->mailbox[ml] = '\0';
+	/* Held shows summaries of held mail, made by the store only: a
+	 * message put there would pass for one and for nothing */
+	if (strcmp(a->mailbox, STORE_HELD_MAILBOX) == 0) {
+		append_free(&a->j);
+		imap_cmd_reply(s, cmd, "NO [CANNOT] Held shows held mail only");
+		return;
+	}
 	if (strcasecmp(a->mailbox, "INBOX") == 0)
 		memcpy(a->mailbox, "INBOX", 6);
 	memcpy(a->from, s->user, sizeof(a->from));

@@ -48,6 +48,8 @@ static const struct {
 	    IMAP_CMD_UID },
 	{ "COPY", cmd_copy, IMAP_CMD_AUTH | IMAP_CMD_SELECTED |
 	    IMAP_CMD_UID },
+	{ "MOVE", cmd_copy, IMAP_CMD_AUTH | IMAP_CMD_SELECTED |
+	    IMAP_CMD_UID },
 };
 
 void

@@ -38,7 +38,7 @@ struct imapd {
  * LOGINDISABLED instead of AUTH=PLAIN while logging in is not allowed
  * (no TLS, and not loopback with auth_plaintext_loopback). */
 #define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS" \
-	" ID NAMESPACE UNSELECT CHILDREN IDLE"
+	" ID NAMESPACE UNSELECT CHILDREN IDLE MOVE"
 #define IMAP_CAPABILITIES_MAX 256
 
 /* Bad commands before a session is dropped, failed logins likewise. */

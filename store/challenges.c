@@ -14,29 +14,41 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "held.h"
 #include "senders.h"
 #include "store-int.h"
 
-/* Inside a transaction: release every held grant from sender to rcpt
- * (0: to anyone). Returns the number released or an error. */
-static int release_in_tx(struct store_conn *db, const char *sender,
-    int64_t rcpt)
+int store_held_release_tx(struct store_conn *db, const char *sender,
+    int64_t rcpt, const char *ids)
 {
 	char rbuf[STORE_I64_STRLEN];
 	const char *v[6];
 	PGresult *res = NULL, *mres = NULL;
+	struct buf held;
 	int rc, n;
 
 	v[0] = sender;
 	v[1] = store_i64_str(rbuf, rcpt);
+	v[2] = ids;
 	rc = store_exec(db, "SELECT g.id, g.grantee,"
 	    " extract(epoch FROM g.created)::bigint FROM grants g"
-	    " WHERE g.state = 'held' AND lower(g.grantor_address) = lower($1)"
+	    " WHERE g.state = 'held'"
+	    " AND ($3::bigint[] IS NULL"
+	    "  OR g.id = ANY ($3::bigint[]))"
+	    " AND ($1::text IS NULL"
+	    "  OR lower(g.grantor_address) = lower($1))"
 	    " AND ($2::bigint = 0 OR g.grantee = $2::bigint)"
-	    " ORDER BY g.grantee, g.id FOR UPDATE", 2, v, &res);
+	    " ORDER BY g.grantee, g.id FOR UPDATE", 3, v, &res);
 	if (rc != 0)
 		return rc;
 	n = PQntuples(res);
+	buf_init(&held, SIZE_MAX / 2);
+	rc = buf_addc(&held, '{');
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = buf_printf(&held, "%s%s", i > 0 ? "," : "",
+		    PQgetvalue(res, i, 0));
+	if (rc == 0)
+		rc = buf_addc(&held, '}');
 	for (int i = 0; i < n && rc == 0; i++) {
 		v[0] = PQgetvalue(res, i, 1);
 		rc = store_exec(db, "UPDATE mailboxes SET uidnext = uidnext + 1,"
@@ -71,6 +83,10 @@ static int release_in_tx(struct store_conn *db, const char *sender,
 	}
 	PQclear(mres);
 	PQclear(res);
+	/* their summaries leave the Held mailbox */
+	if (rc == 0 && n > 0)
+		rc = store_held_summaries_remove_tx(db, held.data);
+	buf_free(&held);
 	return rc != 0 ? rc : n;
 }
 
@@ -83,7 +99,7 @@ int store_held_release(struct store_conn *db, const char *sender,
 		return CM_EINVAL;
 	if ((rc = store_begin(db)) != 0)
 		return rc;
-	n = release_in_tx(db, sender, rcpt);
+	n = store_held_release_tx(db, sender, rcpt, NULL);
 	rc = n < 0 ? n : store_commit(db);
 	if (rc != 0) {
 		store_rollback(db);
@@ -252,7 +268,7 @@ int store_challenge_confirm(struct store_conn *db,
 		    " SET kind = 'verified', created = now()"
 		    " WHERE sender_rules.kind = 'learned'", 2, v, NULL);
 	if (rc == 0)
-		n = release_in_tx(db, sender, 0);
+		n = store_held_release_tx(db, sender, 0, NULL);
 	if (rc == 0 && n < 0)
 		rc = n;
 	if (rc == 0)
@@ -272,7 +288,7 @@ int store_held_expire(struct store_conn *db, long max_age, char **log_r)
 {
 	char abuf[STORE_I64_STRLEN];
 	const char *v[1];
-	PGresult *res = NULL;
+	PGresult *res = NULL, *old = NULL;
 	struct buf ids, log;
 	int rc, n = 0;
 
@@ -283,11 +299,21 @@ int store_held_expire(struct store_conn *db, long max_age, char **log_r)
 	v[0] = store_i64_str(abuf, max_age);
 	if ((rc = store_begin(db)) != 0)
 		goto out;
-	rc = store_exec(db, "DELETE FROM grants g USING principals p"
-	    " WHERE g.state = 'held' AND p.id = g.grantee"
-	    " AND g.created < now() - make_interval(secs => $1::bigint)"
-	    " RETURNING g.id, p.address, g.grantor_address, g.message_id",
-	    1, v, &res);
+	/* their summaries first, so that IMAP sees them go (the cascade of
+	 * the DELETE below would take them silently) */
+	rc = store_exec(db, "SELECT coalesce(array_agg(id), '{}')::text"
+	    " FROM grants WHERE state = 'held'"
+	    " AND created < now() - make_interval(secs => $1::bigint)",
+	    1, v, &old);
+	if (rc == 0)
+		rc = store_held_summaries_remove_tx(db, PQgetvalue(old, 0, 0));
+	if (rc == 0)
+		rc = store_exec(db, "DELETE FROM grants g USING principals p"
+		    " WHERE g.state = 'held' AND p.id = g.grantee"
+		    " AND g.id = ANY ($1::bigint[])"
+		    " RETURNING g.id, p.address, g.grantor_address,"
+		    " g.message_id", 1, (const char *[]){ PQgetvalue(old, 0,
+		    0) }, &res);
 	if (rc != 0)
 		goto out;
 	n = PQntuples(res);
@@ -302,35 +328,13 @@ int store_held_expire(struct store_conn *db, long max_age, char **log_r)
 	}
 	if (rc == 0)
 		rc = buf_addc(&ids, '}');
-	/* messages nothing else refers to, their segments, and the objects
-	 * no other message uses; one statement, so the NOT EXISTS sees the
-	 * segments being deleted: they are left out by message id (data-
-	 * modifying CTEs run whether or not they are read) */
-	if (rc == 0 && n > 0) {
-		v[0] = ids.data;
-		rc = store_exec(db, "WITH gone AS ("
-		    "  SELECT m.id FROM messages m"
-		    "  WHERE m.id = ANY ($1::bigint[])"
-		    "  AND NOT EXISTS (SELECT 1 FROM grants g"
-		    "   WHERE g.message_id = m.id)"
-		    "  AND NOT EXISTS (SELECT 1 FROM outbound o"
-		    "   WHERE o.message_id = m.id) FOR UPDATE),"
-		    " segs AS (DELETE FROM message_segments s"
-		    "  WHERE s.message_id IN (SELECT id FROM gone)"
-		    "  RETURNING s.object_hash),"
-		    " msgs AS (DELETE FROM messages m"
-		    "  WHERE m.id IN (SELECT id FROM gone) RETURNING m.id)"
-		    " DELETE FROM objects o"
-		    " WHERE o.hash IN (SELECT object_hash FROM segs)"
-		    " AND NOT EXISTS (SELECT 1 FROM message_segments s2"
-		    "  WHERE s2.object_hash = o.hash"
-		    "  AND s2.message_id NOT IN (SELECT id FROM gone))",
-		    1, v, NULL);
-	}
+	if (rc == 0 && n > 0)
+		rc = store_messages_collect_tx(db, ids.data);
 	if (rc == 0)
 		rc = store_commit(db);
 out:
 	PQclear(res);
+	PQclear(old);
 	buf_free(&ids);
 	if (rc != 0) {
 		store_rollback(db);

@@ -39,6 +39,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "held.h"
 #include "msgsum.h"
 #include "outbound.h"
 #include "store-int.h"
@@ -326,7 +327,7 @@ struct grant_args {
  * one, store/challenges.c). The recipient must exist. */
 static int put_held_grant(struct store_conn *db,
     const struct store_delivery *d, const struct grant_args *g, int64_t rcpt,
-    uint32_t *uid_r)
+    uint32_t *uid_r, int64_t *grant_r)
 {
 	unsigned char token[16];
 	char rbuf[STORE_I64_STRLEN];
@@ -351,6 +352,8 @@ static int put_held_grant(struct store_conn *db,
 	    " WHERE id = $3::bigint RETURNING id", 7, v, lens, fmts, 0, &res);
 	if (rc == 0 && PQntuples(res) != 1)
 		rc = CM_ENOTFOUND;
+	if (rc == 0)
+		rc = store_col_i64(res, 0, 0, grant_r);
 	PQclear(res);
 	if (rc == 0)
 		*uid_r = 0;
@@ -360,20 +363,20 @@ static int put_held_grant(struct store_conn *db,
 /* One recipient: next uid, grant, entry, notify. */
 static int put_grant(struct store_conn *db, const struct store_delivery *d,
     const struct grant_args *g, int64_t rcpt, int held, uint32_t *uid_r,
-    uint32_t *uidvalidity_r)
+    uint32_t *uidvalidity_r, int64_t *held_r)
 {
 	unsigned char token[16];
-	char rbuf[STORE_I64_STRLEN];
-	const char *v[8];
-	int lens[8] = { 16, 0, 0, 0, 0, 0, 0, 0 };
-	int fmts[8] = { 1, 0, 0, 0, 0, 0, 0, 0 };
+	char rbuf[STORE_I64_STRLEN], sbuf[STORE_I64_STRLEN];
+	const char *v[9];
+	int lens[9] = { 16, 0, 0, 0, 0, 0, 0, 0, 0 };
+	int fmts[9] = { 1, 0, 0, 0, 0, 0, 0, 0, 0 };
 	PGresult *res = NULL, *gres = NULL;
 	int64_t uid, uidvalidity, grant_id;
 	int rc;
 
 	if (held || (d->grant_state != NULL &&
 	    strcmp(d->grant_state, "held") == 0))
-		return put_held_grant(db, d, g, rcpt, uid_r);
+		return put_held_grant(db, d, g, rcpt, uid_r, held_r);
 	v[0] = store_i64_str(rbuf, rcpt);
 	v[1] = d->mailbox != NULL ? d->mailbox : "INBOX";
 	rc = store_exec(db, "UPDATE mailboxes SET uidnext = uidnext + 1,"
@@ -407,10 +410,12 @@ static int put_grant(struct store_conn *db, const struct store_delivery *d,
 	v[5] = g->subject;
 	v[6] = d->grant_state != NULL ? d->grant_state : "active";
 	v[7] = d->auth_results;		/* NULL: SQL NULL */
+	v[8] = d->summary_of != 0 ? store_i64_str(sbuf, d->summary_of) : NULL;
 	rc = store_query(db, "INSERT INTO grants (token, message_id, grantee,"
-	    " grantor_address, grantor_auth, subject, state, auth_results)"
-	    " VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7, $8)"
-	    " RETURNING id", 8, v, lens, fmts, 0, &gres);
+	    " grantor_address, grantor_auth, subject, state, auth_results,"
+	    " summary_of)"
+	    " VALUES ($1, $2::bigint, $3::bigint, $4, $5, $6, $7, $8, $9::bigint)"
+	    " RETURNING id", 9, v, lens, fmts, 0, &gres);
 	if (rc != 0)
 		goto out;
 	rc = store_col_i64(gres, 0, 0, &grant_id);
@@ -519,9 +524,16 @@ static int deliver_in_tx(struct store_conn *db, struct store_delivery *d)
 		uint32_t uv;
 
 		int held = d->rcpt_held != NULL && d->rcpt_held[k];
+		int64_t held_id = 0;
 
 		uv = 0;
-		rc = put_grant(db, d, &g, d->rcpts[k], held, &uids[k], &uv);
+		rc = put_grant(db, d, &g, d->rcpts[k], held, &uids[k], &uv,
+		    &held_id);
+		/* the recipient sees a summary in Held (store/held.c), in
+		 * this transaction and in recipient order like the rest */
+		if (rc == 0 && held_id != 0)
+			rc = store_held_summary_put_tx(db, d, sum->header_len,
+			    d->rcpts[k], held_id);
 		if (rc != 0)
 			goto out;
 		if (k == d->nrcpts - 1)

@@ -16,6 +16,9 @@
 
 #include <libpq-fe.h>
 
+#include <openssl/rand.h>
+
+#include "held.h"
 #include "notify.h"
 #include "store-int.h"
 #include "store-imap.h"
@@ -178,20 +181,60 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Rows (uid, grant id, is summary) of a DELETE ... RETURNING: the uids
+ * sorted into *uids_r, the summaries' grants into sg ("{..}"). */
+static int
+removed_from(const PGresult *res, uint32_t **uids_r, size_t *n_r,
+    struct buf *sg, size_t *nsg_r)
+{
+	int n = PQntuples(res), rc = 0;
+	size_t nsg = 0;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	if (n > 0 && (*uids_r = malloc((size_t)n * sizeof(uint32_t))) == NULL)
+		return CM_ENOMEM;
+	rc = buf_addc(sg, '{');
+	for (int i = 0; rc == 0 && i < n; i++) {
+		int64_t v = 0;
+		store_col_i64(res, i, 0, &v);
+		(*uids_r)[i] = (uint32_t)v;
+		if (PQgetvalue(res, i, 2)[0] == 't')
+			rc = buf_printf(sg, "%s%s", nsg++ ? "," : "",
+			    PQgetvalue(res, i, 1));
+	}
+	if (rc == 0)
+		rc = buf_addc(sg, '}');
+	if (rc != 0) {
+		free(*uids_r);
+		*uids_r = NULL;
+		return rc;
+	}
+	*n_r = (size_t)n;
+	*nsg_r = nsg;
+	if (n > 1)
+		qsort(*uids_r, *n_r, sizeof(uint32_t), cmp_u32);
+	return 0;
+}
+
 int
 store_entries_expunge(struct store_conn *db, int64_t user,
     int64_t mailbox_id, const uint32_t *uids, size_t nuids,
     uint32_t **uids_r, size_t *n_r)
 {
 	char u[STORE_I64_STRLEN], m[STORE_I64_STRLEN];
-	struct buf arr;
+	struct buf arr, sg;
 	PGresult *res;
-	int rc, n;
+	size_t nsg = 0;
+	int rc;
 
 	*uids_r = NULL;
 	*n_r = 0;
 	buf_init(&arr, STORE_UID_ARRAY_MAX);
+	buf_init(&sg, STORE_UID_ARRAY_MAX);
 	if (uids != NULL && (rc = store_uid_array_param(uids, nuids, &arr)) < 0)
+		goto out;
+	if ((rc = store_begin(db)) < 0)
 		goto out;
 	{
 		const char *p[3] = { store_i64_str(u, user),
@@ -204,66 +247,116 @@ store_entries_expunge(struct store_conn *db, int64_t user,
 		    " AND g.state = 'active' AND g.grantee = $1::bigint"
 		    " AND '\\Deleted' = ANY(e.flags)"
 		    " AND ($3::bigint[] IS NULL OR e.uid = ANY($3::bigint[]))"
-		    " RETURNING e.uid,"
+		    " RETURNING e.uid, e.grant_id, g.summary_of IS NOT NULL,"
 		    " pg_notify('" STORE_MAILBOX_NOTIFY "', e.mailbox_id::text)",
 		    3, p, &res);
 	}
 	if (rc < 0)
-		goto out;
-	n = PQntuples(res);
-	if (n > 0 && (*uids_r = malloc((size_t)n * sizeof(uint32_t))) == NULL)
-		rc = CM_ENOMEM;
-	for (int i = 0; rc == 0 && i < n; i++) {
-		int64_t v = 0;
-		store_col_i64(res, i, 0, &v);
-		(*uids_r)[i] = (uint32_t)v;
-	}
+		goto fail;
+	rc = removed_from(res, uids_r, n_r, &sg, &nsg);
 	PQclear(res);
-	if (rc == 0) {
-		*n_r = (size_t)n;
-		if (n > 1)
-			qsort(*uids_r, *n_r, sizeof(uint32_t), cmp_u32);
-	}
+	/* an expunged summary of held mail refuses its sender (held.h) */
+	if (rc == 0 && nsg > 0)
+		rc = store_held_block_tx(db, user, sg.data);
+	if (rc >= 0)
+		rc = store_commit(db);
+	if (rc >= 0)
+		goto out;
+fail:
+	store_rollback(db);
+	free(*uids_r);
+	*uids_r = NULL;
+	*n_r = 0;
 out:
 	buf_free(&arr);
+	buf_free(&sg);
+	return rc < 0 ? rc : 0;
+}
+
+/* A summary of held mail copied elsewhere becomes an ordinary message:
+ * a new grant to user on the same message, without summary_of (so
+ * releasing or refusing the held mail leaves the copy alone, and the
+ * copy is never taken for a summary). Each grant id in sum's first
+ * column gets one; map_old and map_new (bigint[] text) pair them. */
+static int
+fresh_grants(struct store_conn *db, int64_t user, const PGresult *sum,
+    struct buf *map_old, struct buf *map_new)
+{
+	char u[STORE_I64_STRLEN];
+	int n = PQntuples(sum), rc;
+
+	rc = buf_addc(map_old, '{');
+	if (rc == 0)
+		rc = buf_addc(map_new, '{');
+	for (int i = 0; rc == 0 && i < n; i++) {
+		unsigned char token[16];
+		const char *p[3] = { (const char *)token,
+		    PQgetvalue(sum, i, 0), store_i64_str(u, user) };
+		int lens[3] = { 16, 0, 0 }, fmts[3] = { 1, 0, 0 };
+		PGresult *res;
+
+		if (RAND_bytes(token, sizeof token) != 1)
+			return CM_EIO;
+		rc = store_query(db, "INSERT INTO grants (token, message_id,"
+		    " grantee, grantor_address, grantor_auth, subject, rights,"
+		    " state)"
+		    " SELECT $1, message_id, grantee, grantor_address,"
+		    " grantor_auth, subject, rights, 'active' FROM grants"
+		    " WHERE id = $2::bigint AND grantee = $3::bigint"
+		    " RETURNING id", 3, p, lens, fmts, 0, &res);
+		if (rc < 0)
+			return rc;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			return CM_EDB;
+		}
+		rc = buf_printf(map_old, "%s%s", i ? "," : "",
+		    PQgetvalue(sum, i, 0));
+		if (rc == 0)
+			rc = buf_printf(map_new, "%s%s", i ? "," : "",
+			    PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	if (rc == 0)
+		rc = buf_addc(map_old, '}');
+	if (rc == 0)
+		rc = buf_addc(map_new, '}');
 	return rc;
 }
 
-int
-store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
-    const uint32_t *uids, size_t nuids, const char *dest,
+/* COPY (move 0) or MOVE (move 1) inside the caller's transaction. */
+static int
+copy_in_tx(struct store_conn *db, int64_t user, int64_t mailbox_id,
+    const char *arr, size_t nuids, const char *dest, int move,
     uint32_t *uidvalidity_r, uint32_t **src_r, uint32_t **dst_r,
     size_t *n_r)
 {
 	char u[STORE_I64_STRLEN], m[STORE_I64_STRLEN], d[STORE_I64_STRLEN];
 	char nx[STORE_I64_STRLEN];
 	struct store_mailbox mb;
-	struct buf arr;
+	struct buf mo, mn;
 	PGresult *res = NULL;
 	int rc, n;
 
-	*src_r = *dst_r = NULL;
-	*n_r = 0;
-	buf_init(&arr, STORE_UID_ARRAY_MAX);
-	if ((rc = store_uid_array_param(uids, nuids, &arr)) < 0) {
-		buf_free(&arr);
-		return rc;
-	}
-	if ((rc = store_begin(db)) < 0) {
-		buf_free(&arr);
-		return rc;
-	}
+	buf_init(&mo, STORE_UID_ARRAY_MAX);
+	buf_init(&mn, STORE_UID_ARRAY_MAX);
+	store_i64_str(u, user);
+	store_i64_str(m, mailbox_id);
 	if ((rc = store_mailbox_get(db, user, dest, &mb)) < 0)
-		goto fail;
+		goto out;
 	store_mailbox_clear(&mb);
+	if (mb.id == mailbox_id && move) {
+		rc = CM_EINVAL;	/* RFC 6851: MOVE to itself is an error */
+		goto out;
+	}
 	{
-		const char *p[2] = { store_i64_str(d, mb.id), NULL };
+		const char *p[1] = { store_i64_str(d, mb.id) };
+		int64_t v;
 		/* lock dest's uidnext against concurrent deliveries */
 		rc = store_exec(db, "SELECT uidvalidity, uidnext FROM mailboxes"
 		    " WHERE id = $1::bigint FOR UPDATE", 1, p, &res);
 		if (rc < 0)
-			goto fail;
-		int64_t v;
+			goto out;
 		store_col_i64(res, 0, 0, &v);
 		*uidvalidity_r = (uint32_t)v;
 		store_col_i64(res, 0, 1, &v);
@@ -272,14 +365,31 @@ store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		res = NULL;
 	}
 	{
-		const char *p[5] = { store_i64_str(u, user),
-		    store_i64_str(m, mailbox_id), arr.data, d, nx };
-		rc = store_exec(db, "WITH src AS (SELECT e.uid, e.grant_id,"
+		const char *p[3] = { u, m, arr };
+		rc = store_exec(db, "SELECT g.id FROM mailbox_entries e"
+		    " JOIN grants g ON g.id = e.grant_id"
+		    " WHERE e.mailbox_id = $2::bigint AND e.uid = ANY($3::bigint[])"
+		    " AND g.state = 'active' AND g.grantee = $1::bigint"
+		    " AND g.summary_of IS NOT NULL ORDER BY g.id", 3, p, &res);
+		if (rc < 0)
+			goto out;
+		rc = fresh_grants(db, user, res, &mo, &mn);
+		PQclear(res);
+		res = NULL;
+		if (rc < 0)
+			goto out;
+	}
+	{
+		const char *p[7] = { u, m, arr, d, nx, mo.data, mn.data };
+		rc = store_exec(db, "WITH src AS (SELECT e.uid,"
+		    "   coalesce(mp.new, e.grant_id) AS grant_id,"
 		    "   e.flags, e.internaldate,"
 		    "   row_number() OVER (ORDER BY e.uid) - 1 AS rn"
 		    "   FROM mailbox_entries e"
 		    "   JOIN grants g ON g.id = e.grant_id"
 		    "   JOIN mailboxes mb ON mb.id = e.mailbox_id"
+		    "   LEFT JOIN unnest($6::bigint[], $7::bigint[])"
+		    "    AS mp(old, new) ON mp.old = e.grant_id"
 		    "   WHERE e.mailbox_id = $2::bigint AND mb.owner = $1::bigint"
 		    "   AND e.uid = ANY($3::bigint[]) AND g.state = 'active'"
 		    "   AND g.grantee = $1::bigint),"
@@ -289,23 +399,23 @@ store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		    "   internaldate FROM src RETURNING uid)"
 		    " SELECT src.uid, $5::bigint + src.rn,"
 		    "   (SELECT count(*) FROM ins) FROM src ORDER BY src.uid",
-		    5, p, &res);
+		    7, p, &res);
 	}
 	if (rc < 0)
-		goto fail;
+		goto out;
 	n = PQntuples(res);
 	if ((size_t)n != nuids) {
 		/* some are no longer visible: copy nothing (RFC 3501 6.4.7
 		 * wants COPY all or nothing) */
 		rc = CM_EPERM;
-		goto fail;
+		goto out;
 	}
 	if (n > 0) {
 		*src_r = malloc((size_t)n * sizeof(uint32_t));
 		*dst_r = malloc((size_t)n * sizeof(uint32_t));
 		if (*src_r == NULL || *dst_r == NULL) {
 			rc = CM_ENOMEM;
-			goto fail;
+			goto out;
 		}
 	}
 	for (int i = 0; i < n; i++) {
@@ -326,20 +436,103 @@ store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		    " RETURNING pg_notify('" STORE_MAILBOX_NOTIFY "', id::text)",
 		    2, p, NULL);
 		if (rc < 0)
-			goto fail;
+			goto out;
 	}
-	if ((rc = store_commit(db)) < 0)
-		goto fail_nrb;
+	if (move) {
+		/* the source entries go, as EXPUNGE would take them; a
+		 * summary among them refuses its sender (held.h) */
+		const char *p[3] = { u, m, arr };
+		struct buf sg;
+		uint32_t *gone = NULL;
+		size_t ngone = 0, nsg = 0;
+
+		rc = store_exec(db, "WITH mb AS (UPDATE mailboxes"
+		    "  SET highestmodseq = highestmodseq + 1"
+		    "  WHERE id = $2::bigint AND owner = $1::bigint RETURNING id,"
+		    "  pg_notify('capmail_mailbox', id::text))"
+		    " DELETE FROM mailbox_entries e USING grants g, mb"
+		    " WHERE e.mailbox_id = mb.id AND e.uid = ANY($3::bigint[])"
+		    " AND g.id = e.grant_id AND g.state = 'active'"
+		    " AND g.grantee = $1::bigint"
+		    " RETURNING e.uid, e.grant_id, g.summary_of IS NOT NULL",
+		    3, p, &res);
+		if (rc < 0)
+			goto out;
+		buf_init(&sg, STORE_UID_ARRAY_MAX);
+		rc = removed_from(res, &gone, &ngone, &sg, &nsg);
+		PQclear(res);
+		res = NULL;
+		free(gone);
+		if (rc == 0 && ngone != nuids)
+			rc = CM_EPERM;
+		if (rc == 0 && nsg > 0)
+			rc = store_held_block_tx(db, user, sg.data);
+		buf_free(&sg);
+		if (rc < 0)
+			goto out;
+		rc = 0;
+	}
 	*n_r = (size_t)n;
-	buf_free(&arr);
-	return 0;
-fail:
-	store_rollback(db);
-fail_nrb:
+out:
 	PQclear(res);
-	free(*src_r);
-	free(*dst_r);
+	buf_free(&mo);
+	buf_free(&mn);
+	if (rc < 0) {
+		free(*src_r);
+		free(*dst_r);
+		*src_r = *dst_r = NULL;
+	}
+	return rc;
+}
+
+static int
+copy_or_move(struct store_conn *db, int64_t user, int64_t mailbox_id,
+    const uint32_t *uids, size_t nuids, const char *dest, int move,
+    uint32_t *uidvalidity_r, uint32_t **src_r, uint32_t **dst_r,
+    size_t *n_r)
+{
+	struct buf arr;
+	int rc;
+
 	*src_r = *dst_r = NULL;
+	*n_r = 0;
+	buf_init(&arr, STORE_UID_ARRAY_MAX);
+	if ((rc = store_uid_array_param(uids, nuids, &arr)) < 0)
+		goto out;
+	if ((rc = store_begin(db)) < 0)
+		goto out;
+	rc = copy_in_tx(db, user, mailbox_id, arr.data, nuids, dest, move,
+	    uidvalidity_r, src_r, dst_r, n_r);
+	if (rc == 0)
+		rc = store_commit(db);
+	if (rc < 0) {
+		store_rollback(db);
+		free(*src_r);
+		free(*dst_r);
+		*src_r = *dst_r = NULL;
+		*n_r = 0;
+	}
+out:
 	buf_free(&arr);
 	return rc;
+}
+
+int
+store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
+    const uint32_t *uids, size_t nuids, const char *dest,
+    uint32_t *uidvalidity_r, uint32_t **src_r, uint32_t **dst_r,
+    size_t *n_r)
+{
+	return copy_or_move(db, user, mailbox_id, uids, nuids, dest, 0,
+	    uidvalidity_r, src_r, dst_r, n_r);
+}
+
+int
+store_entries_move(struct store_conn *db, int64_t user, int64_t mailbox_id,
+    const uint32_t *uids, size_t nuids, const char *dest,
+    uint32_t *uidvalidity_r, uint32_t **src_r, uint32_t **dst_r,
+    size_t *n_r)
+{
+	return copy_or_move(db, user, mailbox_id, uids, nuids, dest, 1,
+	    uidvalidity_r, src_r, dst_r, n_r);
 }

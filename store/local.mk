@@ -8,7 +8,8 @@ STORE_SQL = \
 	store/sql/006-outbound.sql \
 	store/sql/008-senders.sql \
 	store/sql/009-challenge-links.sql \
-	store/sql/010-auth-results.sql
+	store/sql/010-auth-results.sql \
+	store/sql/011-held-summaries.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -20,6 +21,7 @@ store_libcapstore_a_SOURCES = \
 	store/notify.c store/notify.h \
 	store/senders.c store/senders.h \
 	store/challenges.c \
+	store/held.c store/held-summary.c store/held.h \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
@@ -56,3 +58,18 @@ EXTRA_DIST += store/test-capmailctl.sh
 
 # Later fragments (gateway, imapd) append their pages with +=.
 dist_man8_MANS = doc/capmailctl.8
+
+# The summary of held mail (store/held-summary.c): pure, no database.
+check_PROGRAMS += tests/unit/test-held-summary
+TESTS += tests/unit/test-held-summary
+tests_unit_test_held_summary_SOURCES = tests/unit/test-held-summary.c
+tests_unit_test_held_summary_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) \
+	$(LIBUV_CFLAGS)
+tests_unit_test_held_summary_LDADD = $(STORE_LDADD)
+
+check_PROGRAMS += tests/fuzz/fuzz-held-summary
+TESTS += tests/fuzz/replay-held-summary.sh
+tests_fuzz_fuzz_held_summary_SOURCES = tests/fuzz/fuzz-held-summary.c \
+	tests/fuzz/standalone.c
+tests_fuzz_fuzz_held_summary_LDADD = $(STORE_LDADD)
+EXTRA_DIST += tests/fuzz/replay-held-summary.sh tests/fuzz/seeds/held-summary

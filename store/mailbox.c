@@ -170,6 +170,25 @@ create_in_tx(struct store_conn *db, const char *u, const char *name)
 }
 
 int
+store_mailbox_ensure_tx(struct store_conn *db, int64_t user, const char *name)
+{
+	char u[STORE_I64_STRLEN];
+	const char *p[2] = { store_i64_str(u, user), name };
+	int rc;
+
+	rc = store_exec_rows(db, "SELECT 1 FROM mailboxes WHERE"
+	    " owner = $1::bigint AND name = $2", 2, p);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	/* the user's mailbox lock, as store_mailbox_create takes it */
+	if ((rc = store_exec(db, "SELECT 1 FROM principals"
+	    " WHERE id = $1::bigint FOR UPDATE", 1, p, NULL)) < 0)
+		return rc;
+	rc = create_in_tx(db, u, name);
+	return rc == CM_EEXIST ? 0 : rc;
+}
+
+int
 store_mailbox_create(struct store_conn *db, int64_t user, const char *name)
 {
 	char u[STORE_I64_STRLEN];

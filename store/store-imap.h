@@ -106,7 +106,8 @@ int store_entries_flags(struct store_conn *db, int64_t user,
     enum store_flags_mode mode, const char *flags,
     struct store_entry **e_r, size_t *n_r);
 /* Remove the entries flagged \Deleted (only those among uids when uids is
- * not NULL). The removed uids come back in *uids_r (malloc'd). */
+ * not NULL). The removed uids come back in *uids_r (malloc'd). A summary
+ * of held mail expunged refuses its sender (store/held.h). */
 int store_entries_expunge(struct store_conn *db, int64_t user,
     int64_t mailbox_id, const uint32_t *uids, size_t nuids,
     uint32_t **uids_r, size_t *n_r);
@@ -114,8 +115,19 @@ int store_entries_expunge(struct store_conn *db, int64_t user,
  * into mailbox dest, with new uids. src_r/dst_r (malloc'd, *n_r each) give
  * the uid pairs for COPYUID; *uidvalidity_r is dest's. CM_ENOTFOUND when
  * dest does not exist; CM_EPERM (and nothing copied) when any of uids is
- * not visible (expunged, grant revoked). uids must be distinct. */
+ * not visible (expunged, grant revoked). uids must be distinct. A summary
+ * of held mail is copied as an ordinary message (a new grant to the same
+ * message, store/held.h). */
 int store_entries_copy(struct store_conn *db, int64_t user,
+    int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+    const char *dest, uint32_t *uidvalidity_r, uint32_t **src_r,
+    uint32_t **dst_r, size_t *n_r);
+
+/* MOVE (RFC 6851): store_entries_copy, then the source entries are
+ * removed in the same transaction (as EXPUNGE removes them; so a summary
+ * of held mail moved away refuses its sender, store/held.h). CM_EINVAL
+ * when dest is the source mailbox. */
+int store_entries_move(struct store_conn *db, int64_t user,
     int64_t mailbox_id, const uint32_t *uids, size_t nuids,
     const char *dest, uint32_t *uidvalidity_r, uint32_t **src_r,
     uint32_t **dst_r, size_t *n_r);

@@ -115,6 +115,12 @@ extern const size_t store_nmigrations;
  * commits or rolls back): for deliveries that go with other writes. */
 int store_deliver_tx(struct store_conn *db, struct store_delivery *d);
 
+/* Inside a transaction: create user's mailbox name (no parents) unless
+ * it exists, under the user's mailbox lock (principals row FOR UPDATE) as
+ * store_mailbox_create does. For mailboxes made on demand ("Held"). */
+int store_mailbox_ensure_tx(struct store_conn *db, int64_t user,
+    const char *name);
+
 /* Timestamps: select them as extract(epoch FROM col)::bigint and read
  * them with store_col_i64(); pass them as to_timestamp($n::bigint) with
  * store_i64_str(). */

@@ -139,6 +139,9 @@ struct store_delivery {
 	size_t noutbound;
 	int64_t outbound_owner;
 	int64_t outbound_id_r;	/* out: the queue item, 0 when none */
+	/* store/held.c only: nonzero, the (one) grant is the summary of
+	 * this held grant (grants.summary_of) */
+	int64_t summary_of;
 };
 /* Store the message once (segments as content-addressed objects, MIME
  * leaf bodies of at least store_segment_min bytes as their own objects),

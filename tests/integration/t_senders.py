@@ -198,13 +198,16 @@ def test_rules(fx):
 def test_mixed(fx):
     setup(fx)
     tag = 'mixed-%d' % os.getpid()
-    msgs = int(fx.sql1('SELECT count(*) FROM messages'))
+    # held mail also gets a summary message (store/held.h): not counted
+    count = ('SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1'
+             ' FROM grants g WHERE g.message_id = m.id AND g.summary_of IS NOT NULL)')
+    msgs = int(fx.sql1(count))
     replies, end = transaction(fx, 'other@far.example',
                                ['vera@verify.test', 'alice@example.test'],
                                message(tag, 'other@far.example'))
     if [c for c, _ in replies] != [250, 250] or end[0] != 250:
         raise AssertionError('replies %r %r' % (replies, end))
-    if int(fx.sql1('SELECT count(*) FROM messages')) != msgs + 1:
+    if int(fx.sql1(count)) != msgs + 1:
         raise AssertionError('not stored exactly once')
     if grant_states(fx, tag) != [['alice@example.test', 'active'],
                                  ['vera@verify.test', 'held']]:
