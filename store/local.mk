@@ -7,7 +7,8 @@ STORE_SQL = \
 	store/sql/005-flags-limit.sql \
 	store/sql/006-outbound.sql \
 	store/sql/008-senders.sql \
-	store/sql/009-challenge-links.sql
+	store/sql/009-challenge-links.sql \
+	store/sql/012-verify-question.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -18,6 +19,7 @@ store_libcapstore_a_SOURCES = \
 	store/outbound.c store/outbound.h \
 	store/senders.c store/senders.h \
 	store/challenges.c \
+	store/questions.c \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \
