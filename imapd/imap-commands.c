@@ -23,6 +23,7 @@ static const struct {
 	{ "AUTHENTICATE", cmd_authenticate, IMAP_CMD_NOAUTH },
 	{ "STARTTLS", cmd_starttls, IMAP_CMD_NOAUTH },
 	{ "NAMESPACE", cmd_namespace, IMAP_CMD_AUTH },
+	{ "IDLE", cmd_idle, IMAP_CMD_AUTH },
 	{ "LIST", cmd_list, IMAP_CMD_AUTH },
 	{ "LSUB", cmd_lsub, IMAP_CMD_AUTH },
 	{ "CREATE", cmd_create, IMAP_CMD_AUTH },

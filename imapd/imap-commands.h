@@ -44,6 +44,7 @@ imap_cmd_fn cmd_list, cmd_lsub, cmd_create, cmd_delete, cmd_rename;
 imap_cmd_fn cmd_subscribe, cmd_unsubscribe, cmd_status;
 imap_cmd_fn cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_expunge;
 imap_cmd_fn cmd_fetch, cmd_search, cmd_store, cmd_copy, cmd_append;
+imap_cmd_fn cmd_idle;
 
 /* cmd-auth.c: an AUTHENTICATE continuation line arrived. */
 void imap_auth_continue(struct imap_session *s, const char *line,

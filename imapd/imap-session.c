@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "imap-commands.h"
+#include "imap-idle.h"
 #include "imap-search.h"
 #include "imap-session.h"
 #include "imap-util.h"
@@ -54,7 +55,7 @@ imap_capabilities(const struct imap_session *s, char *buf, size_t bufsz)
 		return buf;
 	}
 	snprintf(buf, bufsz, "IMAP4rev1 LITERAL+ SASL-IR%s UIDPLUS ID "
-	    "NAMESPACE UNSELECT CHILDREN%s%s", login ? " AUTH=PLAIN" : "",
+	    "NAMESPACE UNSELECT CHILDREN IDLE%s%s", login ? " AUTH=PLAIN" : "",
 	    s->d->tls && !conn_tls(s->c) ? " STARTTLS" : "",
 	    login ? "" : " LOGINDISABLED");
 	return buf;
@@ -448,7 +449,7 @@ job_finish(struct imap_session *s, struct imap_job *j)
 			    s->keywords != NULL ? s->keywords : "");
 	}
 	s->keywords_changed = 0;
-	if (!conn_closing(c))
+	if (!conn_closing(c) && j->tag[0] != '\0')
 		imap_send(s, "%s %s", j->tag, j->tagged);
 	s->job = NULL;
 	imap_parser_reset(s->parser);
@@ -650,6 +651,21 @@ session_input(struct conn *c)
 		enum imap_parse_result r;
 		size_t used = 0;
 
+		if (s->idle != NULL) {
+			const char *line;
+			size_t len;
+			int lr = conn_line(c, &line, &len, IMAP_MAX_IDLE_LINE);
+			if (lr == CONN_MORE)
+				return;
+			if (lr < 0) {
+				imap_send(s, "* BYE Line too long");
+				conn_close(c, "line too long");
+				return;
+			}
+			imap_idle_line(s, line, len);
+			conn_consume(c, len + 2);
+			continue;
+		}
 		if (s->auth_cont) {
 			const char *line;
 			size_t len;
@@ -731,6 +747,7 @@ session_closed(struct conn *c)
 		s->next->prev = s->prev;
 	if (s->d->stopping && s->d->sessions == NULL)
 		uv_stop(s->d->loop);
+	imap_idle_close(s);
 	view_free(s);
 	imap_parser_free(&s->parser);
 	explicit_bzero(s->user, sizeof(s->user));

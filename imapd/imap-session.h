@@ -27,6 +27,10 @@
  *    for those messages, SEARCH RECENT/NEW/OLD use it, and the poll sends
  *    "* n RECENT" when the count grows.
  *
+ *  - IDLE (imap-idle.h): while s->idle is set, input is read as lines
+ *    for imap_idle_line() ("DONE"), not as commands; the polls are jobs
+ *    with an empty tag.
+ *
  * imap_session_set_state() is the only place the state changes; it logs
  * old -> new.
  */
@@ -66,6 +70,7 @@ struct imap_session {
 	int auth_failures;
 	int auth_cont;			/* waiting for an AUTHENTICATE line */
 	char auth_tag[64];
+	struct imap_idle *idle;		/* IDLE in progress (imap-idle.h) */
 
 	int64_t user_id;
 	char user[256];
@@ -130,7 +135,8 @@ const char *imap_capabilities(const struct imap_session *s, char *buf,
 void imap_session_unselect(struct imap_session *s);
 
 /* Prepare j (zeroes the common part; out gets a bound of max_out bytes)
- * for session s and command tag. */
+ * for session s and command tag. An empty tag makes a poll that sends
+ * no tagged line (IDLE). */
 void imap_job_init(struct imap_job *j, struct imap_session *s,
     const char *tag, size_t max_out);
 /* Start it. On failure (store_run refused) the tagged NO is sent and

@@ -445,3 +445,9 @@ imap_memcasemem(const char *hay, size_t hlen, const char *needle,
 	}
 	return 0;
 }
+
+int
+imap_idle_done(const char *line, size_t len)
+{
+	return len == 4 && strncasecmp(line, "DONE", 4) == 0;
+}

@@ -9,7 +9,8 @@
  *  - flags: a flag is "\" followed by an atom, or a keyword atom;
  *  - rendering of strings as quoted strings or literals (8-bit, CR, LF,
  *    NUL or too long -> literal) and of NIL;
- *  - base64 decoding (AUTHENTICATE) and mailbox wildcard matching (LIST).
+ *  - base64 decoding (AUTHENTICATE) and mailbox wildcard matching (LIST);
+ *  - the line that ends IDLE (RFC 2177).
  */
 #ifndef CAPMAIL_IMAP_UTIL_H
 #define CAPMAIL_IMAP_UTIL_H
@@ -89,5 +90,10 @@ int imap_list_match(const char *pattern, const char *name);
  * bytes) occurs in hay (hlen bytes). An empty needle always matches. */
 int imap_memcasemem(const char *hay, size_t hlen, const char *needle,
     size_t nlen);
+
+/* Is line (len bytes, without its CRLF) the "DONE" that ends IDLE (RFC
+ * 2177: exactly DONE, ASCII case-insensitive like every ABNF literal;
+ * no spaces)? */
+int imap_idle_done(const char *line, size_t len);
 
 #endif

@@ -11,6 +11,11 @@
 struct store;
 struct imap_session;
 struct authlimit;
+struct imap_idle;
+struct imap_notify;
+
+/* d->idle[]: idling sessions by mailbox id (imap-idle.h) */
+#define IMAPD_IDLE_BUCKETS 512
 
 struct imapd {
 	uv_loop_t *loop;
@@ -23,6 +28,9 @@ struct imapd {
 	int plaintext_loopback;	/* auth_plaintext_loopback */
 	char hostname[256];
 	struct authlimit *authlimit;	/* failed login throttling */
+	unsigned idle_poll_ms;	/* imap_idle_poll */
+	struct imap_idle *idle[IMAPD_IDLE_BUCKETS];	/* cmd-idle.c */
+	struct imap_notify *notify;	/* imap-notify.c */
 };
 
 /* After login. Before it, imap_capabilities() (imap-session.c) says what
@@ -30,7 +38,7 @@ struct imapd {
  * LOGINDISABLED instead of AUTH=PLAIN while logging in is not allowed
  * (no TLS, and not loopback with auth_plaintext_loopback). */
 #define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS" \
-	" ID NAMESPACE UNSELECT CHILDREN"
+	" ID NAMESPACE UNSELECT CHILDREN IDLE"
 #define IMAP_CAPABILITIES_MAX 256
 
 /* Bad commands before a session is dropped, failed logins likewise. */
@@ -41,5 +49,7 @@ struct imapd {
 #define IMAP_MAX_LITERAL_NOAUTH 8192
 /* AUTHENTICATE continuation line (base64 of user NUL user NUL password). */
 #define IMAP_MAX_AUTH_LINE 8192
+/* A line while idling: "DONE", or a mistake answered BAD. */
+#define IMAP_MAX_IDLE_LINE 1024
 
 #endif

@@ -23,7 +23,8 @@ imapd_capmail_imapd_SOURCES = \
 	imapd/imap-commands.c imapd/imap-commands.h \
 	imapd/cmd-auth.c imapd/cmd-mailbox.c imapd/cmd-select.c \
 	imapd/cmd-fetch.c imapd/cmd-search.c imapd/cmd-store.c \
-	imapd/cmd-copy.c imapd/cmd-append.c imapd/cmd-misc.c
+	imapd/cmd-copy.c imapd/cmd-append.c imapd/cmd-misc.c \
+	imapd/cmd-idle.c imapd/imap-idle.h imapd/imap-notify.c
 imapd_capmail_imapd_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBPQ_CFLAGS)
 imapd_capmail_imapd_LDADD = imapd/libimapproto.a $(STORE_LDADD)
 

@@ -10,11 +10,12 @@
  * (implicit TLS; needs the certificate), drops privileges to `user` (when
  * started as root) after binding and after reading the TLS key, and runs
  * one libuv loop; every
- * database access goes through store_run(). SIGTERM and SIGINT stop it:
- * every session is told "* BYE Server shutting down" and closed (a command
- * whose answer was not sent is either committed or rolled back by
- * PostgreSQL, never half done); a second signal stops at once. SIGHUP
- * loads the certificate and key again for new sessions.
+ * database access goes through store_run(), except the LISTEN connection
+ * that wakes IDLE (imap-notify.c), which the loop only reads. SIGTERM and
+ * SIGINT stop it: every session is told "* BYE Server shutting down"
+ * and closed (a command whose answer was not sent is either committed or
+ * rolled back by PostgreSQL, never half done); a second signal stops at
+ * once. SIGHUP loads the certificate and key again for new sessions.
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
+#include "imap-idle.h"
 #include "imap-session.h"
 #include "imapd.h"
 #include "log.h"
@@ -90,6 +92,7 @@ main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	d.max_line = (size_t)cfg_int(cfg, "imap_max_line");
 	d.max_literal = (size_t)cfg_int(cfg, "imap_max_literal");
+	d.idle_poll_ms = (unsigned)cfg_int(cfg, "imap_idle_poll") * 1000u;
 	/* APPEND stores through store_deliver() like delivered mail */
 	store_segment_min = (size_t)cfg_int(cfg, "segment_min_size");
 	snprintf(d.hostname, sizeof d.hostname, "%s", cfg_str(cfg, "hostname"));
@@ -123,6 +126,9 @@ main(int argc, char **argv)
 	    (int)cfg_int(cfg, "store_connections"));
 	if (d.store == NULL)
 		log_fatal("store: out of memory");
+	/* IDLE's wake-ups: a LISTEN connection of its own */
+	if (imap_notify_start(&d, cfg_str(cfg, "database")) < 0)
+		log_fatal("notify: out of memory");
 
 	uv_signal_init(d.loop, &sigterm);
 	uv_signal_init(d.loop, &sigint);

@@ -54,6 +54,7 @@ static const struct cfg_param params[] = {
 	{ "imap_max_line", CFG_INT, "65536", 1024, 1 << 24, NULL },
 	{ "imap_max_literal", CFG_INT, "52428800", 1024, CFG_MESSAGE_MAX, NULL },
 	{ "imap_timeout", CFG_INT, "1800", 1, 86400, NULL },
+	{ "imap_idle_poll", CFG_INT, "30", 1, 3600, NULL },
 	{ "segment_min_size", CFG_INT, "2048", 64, 1LL << 31, NULL },
 	{ "submissions_listen", CFG_STR, "", 0, 0, NULL },
 	{ "imaps_listen", CFG_STR, "", 0, 0, NULL },

@@ -8,13 +8,15 @@
  * statement joins the entry's grant (state 'active', grantee = user) and
  * the mailbox's owner, so nothing here reaches another user's mail or a
  * revoked grant. Each change bumps the mailbox's highestmodseq and stamps
- * the changed entries with it.
+ * the changed entries with it, and notifies the mailbox (notify.h) in the
+ * same statement, so IDLE sessions of other clients look again.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
+#include "notify.h"
 #include "store-int.h"
 #include "store-imap.h"
 
@@ -131,7 +133,8 @@ store_entries_flags(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		rc = buf_printf(&q, "WITH m AS (UPDATE mailboxes"
 		    " SET highestmodseq = highestmodseq + 1"
 		    " WHERE id = $2::bigint AND owner = $1::bigint"
-		    " RETURNING id, highestmodseq)"
+		    " RETURNING id, highestmodseq,"
+		    " pg_notify('" STORE_MAILBOX_NOTIFY "', id::text))"
 		    " UPDATE mailbox_entries e SET flags = %s,"
 		    " modseq = m.highestmodseq FROM m, grants g"
 		    " WHERE e.mailbox_id = m.id AND e.uid = ANY($3::bigint[])"
@@ -201,7 +204,9 @@ store_entries_expunge(struct store_conn *db, int64_t user,
 		    " AND g.state = 'active' AND g.grantee = $1::bigint"
 		    " AND '\\Deleted' = ANY(e.flags)"
 		    " AND ($3::bigint[] IS NULL OR e.uid = ANY($3::bigint[]))"
-		    " RETURNING e.uid", 3, p, &res);
+		    " RETURNING e.uid,"
+		    " pg_notify('" STORE_MAILBOX_NOTIFY "', e.mailbox_id::text)",
+		    3, p, &res);
 	}
 	if (rc < 0)
 		goto out;
@@ -317,7 +322,9 @@ store_entries_copy(struct store_conn *db, int64_t user, int64_t mailbox_id,
 		const char *p[2] = { d, store_i64_str(cnt, n) };
 		rc = store_exec(db, "UPDATE mailboxes SET uidnext = uidnext +"
 		    " $2::bigint, highestmodseq = highestmodseq + 1"
-		    " WHERE id = $1::bigint", 2, p, NULL);
+		    " WHERE id = $1::bigint"
+		    " RETURNING pg_notify('" STORE_MAILBOX_NOTIFY "', id::text)",
+		    2, p, NULL);
 		if (rc < 0)
 			goto fail;
 	}

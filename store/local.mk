@@ -17,6 +17,7 @@ store_libcapstore_a_SOURCES = \
 	store/principals.c \
 	store/deliver.c \
 	store/outbound.c store/outbound.h \
+	store/notify.c store/notify.h \
 	store/senders.c store/senders.h \
 	store/challenges.c \
 	store/questions.c \

@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 
+#include "notify.h"
 #include "store-int.h"
 #include "store-imap.h"
 
@@ -222,7 +223,8 @@ store_mailbox_delete(struct store_conn *db, int64_t user, const char *name)
 	/* remember its uidvalidity: a mailbox created under this name later
 	 * must get a greater one (the create holds the principal's row) */
 	n = store_exec_rows(db, "WITH d AS (DELETE FROM mailboxes"
-	    " WHERE owner = $1::bigint AND name = $2 RETURNING uidvalidity)"
+	    " WHERE owner = $1::bigint AND name = $2 RETURNING uidvalidity,"
+	    "   pg_notify('" STORE_MAILBOX_NOTIFY "', id::text))"
 	    " UPDATE principals SET uidvalidity_floor ="
 	    "   greatest(uidvalidity_floor, (SELECT uidvalidity FROM d))"
 	    " WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM d) RETURNING id",

@@ -16,7 +16,9 @@ Test groups (one module each): t_roundtrip (corpus and tests/integration/
 messages through SMTP and back over IMAP and curl), t_storage (one copy of
 each object, grants, deduplication), t_errors (exact SMTP reply codes, the
 database going away), t_clients (mbsync, mutt), t_transcripts (the
-gateway's and imapd's own transcript runners), t_conn (clients that do
+gateway's and imapd's own transcript runners), t_idle (IMAP IDLE woken
+by NOTIFY: deliveries, other sessions' STORE and EXPUNGE, a PostgreSQL
+restart, on an imapd of its own), t_conn (clients that do
 not read their replies, against a private gateway), t_privs (daemons
 started as root on ports < 1024 run as the unprivileged `user`; user =
 root is refused), t_auth (SMTP AUTH, submission, imported hashes,
@@ -49,6 +51,7 @@ import t_storage                   # noqa: E402
 import t_errors                    # noqa: E402
 import t_clients                   # noqa: E402
 import t_transcripts               # noqa: E402
+import t_idle                      # noqa: E402
 import t_conn                      # noqa: E402
 import t_auth                      # noqa: E402
 import t_privs                     # noqa: E402
@@ -57,8 +60,8 @@ import t_outbound                  # noqa: E402
 import t_verify                    # noqa: E402
 import t_tls                       # noqa: E402
 
-MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_conn,
-           t_privs, t_auth, t_senders, t_outbound, t_verify, t_tls]
+MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_idle,
+           t_conn, t_privs, t_auth, t_senders, t_outbound, t_verify, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')

@@ -2,8 +2,8 @@
  * test-imap-proto: the pure protocol helpers of capmail-imapd: sequence
  * sets (overflow, "*"), dates, flags, string rendering, base64, LIST
  * wildcards, FETCH item parsing and section cutting (HEADER, HEADER.FIELDS
- * [.NOT], TEXT, MIME, part numbers, message/rfc822 parts, partial), and
- * SEARCH key parsing and matching.
+ * [.NOT], TEXT, MIME, part numbers, message/rfc822 parts, partial),
+ * SEARCH key parsing and matching, and the DONE that ends IDLE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +123,26 @@ test_list_match(void)
 	CHECK(!imap_list_match("a%c", "a/b/c"));
 	CHECK(imap_list_match("INBOX", "INBOX"));
 	CHECK(!imap_list_match("Sent", "Sent/x"));
+}
+
+/* RFC 2177: the line is exactly DONE; ABNF literals are case-insensitive. */
+static void
+test_idle_done(void)
+{
+	CHECK(imap_idle_done("DONE", 4));
+	CHECK(imap_idle_done("done", 4));
+	CHECK(imap_idle_done("DoNe", 4));
+	CHECK(!imap_idle_done("DONE ", 5));
+	CHECK(!imap_idle_done(" DONE", 5));
+	CHECK(!imap_idle_done("DON", 3));
+	CHECK(!imap_idle_done("DONEX", 5));
+	CHECK(!imap_idle_done("a1 DONE", 7));
+	CHECK(!imap_idle_done("", 0));
+	/* the length counts, not a NUL: "DO\0E" and "DONE\0" are not DONE */
+	CHECK(!imap_idle_done("DO\0E", 4));
+	CHECK(!imap_idle_done("DONE\0", 5));
+	/* only ASCII case folding: a Latin-1 or UTF-8 look-alike is not */
+	CHECK(!imap_idle_done("DON\xc9", 4));
 }
 
 /* Parse one command line with the real parser. */
@@ -417,6 +437,7 @@ main(void)
 	test_dates();
 	test_strings();
 	test_list_match();
+	test_idle_done();
 	test_fetch();
 	test_search();
 	if (failures > 0) {

@@ -14,11 +14,15 @@
  * claims never overlap, never go back, never pass uidnext; STATUS
  * RECENT), and the outbound queue (enqueue with a delivery, claims that
  * skip locked items, partial failure, bounce in the same transaction,
- * list, flush, delete, the retry schedule).
+ * list, flush, delete, the retry schedule), and mailbox notifications
+ * (store_listen_*: a delivery, STORE, EXPUNGE, COPY and DELETE each
+ * notify the mailbox; payloads that are no mailbox id are skipped; a
+ * killed listener connection reads as CM_EDBDOWN).
  */
 #include "config.h"
 
 #include <crypt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "msgsum.h"
+#include "notify.h"
 #include "outbound.h"
 #include "senders.h"
 #include "store-imap.h"
@@ -1539,6 +1544,134 @@ static void test_senders(struct store_conn *db)
 	CHECK(store_held_expire(db, 14 * 86400, &log) == 0 && log == NULL);
 }
 
+
+/* ---- mailbox notifications (notify.c) ---- */
+
+struct got_ids {
+	int64_t id[16];
+	int n;
+};
+
+static void got_id(void *arg, int64_t id)
+{
+	struct got_ids *g = arg;
+
+	if (g->n < 16)
+		g->id[g->n] = id;
+	g->n++;
+}
+
+/* Read l until want ids came (or 5 s passed, or the connection failed:
+ * that rc is returned); then 0. */
+static int listen_wait(struct store_listen *l, struct got_ids *g, int want)
+{
+	struct pollfd pfd = { .fd = store_listen_fd(l), .events = POLLIN };
+	char err[256];
+	int rc;
+
+	g->n = 0;
+	for (int i = 0; i < 50 && g->n < want; i++) {
+		if (poll(&pfd, 1, 100) < 0)
+			return CM_EIO;
+		if ((rc = store_listen_read(l, got_id, g, err, sizeof err)) < 0)
+			return rc;
+	}
+	/* anything more that is already on its way */
+	(void)poll(&pfd, 1, 200);
+	rc = store_listen_read(l, got_id, g, err, sizeof err);
+	return rc < 0 ? rc : 0;
+}
+
+static void test_notify(struct store_conn *db, const int64_t ids[3])
+{
+	static const char msg[] = "Subject: notify\r\n\r\nbody\r\n";
+	struct store_listen *l = NULL;
+	struct store_mailbox inbox, other;
+	struct store_entry *e = NULL;
+	struct got_ids g;
+	uint32_t uid = 0, *gone = NULL, *src = NULL, *dst = NULL, uv;
+	size_t n = 0;
+	char err[256];
+
+	CHECK_RC(store_listen_open(conninfo, &l, err, sizeof err), 0);
+	if (l == NULL)
+		return;
+	CHECK(store_listen_fd(l) >= 0);
+	CHECK_RC(store_mailbox_get(db, ids[1], "INBOX", &inbox), 0);
+	CHECK_RC(store_mailbox_create(db, ids[1], "Notified"), 0);
+	CHECK_RC(store_mailbox_get(db, ids[1], "Notified", &other), 0);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 0);
+
+	/* a delivery: one notification for the recipient's INBOX */
+	CHECK_RC(deliver1(db, msg, sizeof msg - 1, &ids[1], 1, &uid, NULL), 0);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == inbox.id);
+
+	/* STORE */
+	CHECK_RC(store_entries_flags(db, ids[1], inbox.id, &uid, 1,
+	    STORE_FLAGS_ADD, "\\Deleted", &e, &n), 0);
+	store_entries_free(&e, n);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == inbox.id);
+
+	/* COPY notifies the destination */
+	CHECK_RC(store_entries_copy(db, ids[1], inbox.id, &uid, 1, "Notified",
+	    &uv, &src, &dst, &n), 0);
+	free(src);
+	free(dst);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == other.id);
+
+	/* EXPUNGE: only when something was removed */
+	CHECK_RC(store_entries_expunge(db, ids[1], inbox.id, NULL, 0, &gone,
+	    &n), 0);
+	CHECK(n == 1);
+	free(gone);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == inbox.id);
+	CHECK_RC(store_entries_expunge(db, ids[1], inbox.id, NULL, 0, &gone,
+	    &n), 0);
+	CHECK(n == 0);
+	free(gone);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 0);
+
+	/* DELETE */
+	CHECK_RC(store_mailbox_delete(db, ids[1], "Notified"), 0);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == other.id);
+
+	/* payloads that are no mailbox id are skipped */
+	CHECK_RC(store_exec(db, "SELECT pg_notify('" STORE_MAILBOX_NOTIFY
+	    "', 'x'), pg_notify('" STORE_MAILBOX_NOTIFY "', '-3'),"
+	    " pg_notify('" STORE_MAILBOX_NOTIFY "', ''),"
+	    " pg_notify('" STORE_MAILBOX_NOTIFY "', '7 '),"
+	    " pg_notify('" STORE_MAILBOX_NOTIFY "', '99999999999999999999'),"
+	    " pg_notify('" STORE_MAILBOX_NOTIFY "', '42')", 0, NULL, NULL), 0);
+	CHECK_RC(listen_wait(l, &g, 1), 0);
+	CHECK(g.n == 1 && g.id[0] == 42);
+
+	/* the listener's connection killed: the next read says so */
+	/* (CASE: the planner may evaluate plain AND-ed quals in any order) */
+	CHECK(q_int(db, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE CASE WHEN datname = current_database()"
+	    " AND pid <> pg_backend_pid()"
+	    " AND query = 'LISTEN " STORE_MAILBOX_NOTIFY "'"
+	    " THEN pg_terminate_backend(pid) ELSE false END", 0, NULL) == 1);
+	CHECK_RC(listen_wait(l, &g, 1), CM_EDBDOWN);
+	store_listen_close(&l);
+	CHECK(l == NULL);
+	store_listen_close(&l);
+
+	/* nothing listening there */
+	CHECK_RC(store_listen_open("host=127.0.0.1 port=1 dbname=x", &l, err,
+	    sizeof err), CM_EDBDOWN);
+	CHECK(l == NULL && err[0] != '\0');
+	store_mailbox_clear(&inbox);
+	store_mailbox_clear(&other);
+}
+
 int main(void)
 {
 	struct store_conn *db;
@@ -1590,6 +1723,7 @@ int main(void)
 	test_recent(db, ids);
 	test_outbound(db, ids);
 	test_senders(db);
+	test_notify(db, ids);
 	store_disconnect(&db);
 	test_run(ids);
 	test_reconnect();
