@@ -42,6 +42,14 @@
  *   domain policy DOMAIN open|verify-unknown|known-only
  *   user policy ADDRESS open|verify-unknown|known-only|domain
  *                      the sender policy (domain: the domain's)
+ *   user question ADDRESS
+ *                      set the question a sender must answer on the
+ *                      verification page: the question is the first line
+ *                      of standard input, the accepted answers the lines
+ *                      after it (at least one; compared trimmed, white
+ *                      space runs as one space, ASCII case ignored)
+ *   user question ADDRESS --clear
+ *                      remove the question
  *   held list [USER]   held grants: id, created (UTC), recipient, sender,
  *                      subject, tab-separated
  *   held release SENDER [USER]
@@ -112,6 +120,8 @@ static void usage(void)
 	    "  sender list [--user USER]\n"
 	    "  domain policy DOMAIN open|verify-unknown|known-only\n"
 	    "  user policy ADDRESS open|verify-unknown|known-only|domain\n"
+	    "  user question ADDRESS < QUESTION-AND-ANSWERS |"
+	    " user question ADDRESS --clear\n"
 	    "  held list [USER] | held release SENDER [USER] |"
 	    " held expire [SECONDS] |\n"
 	    "  held link USER SENDER\n");
@@ -238,6 +248,7 @@ static int known_command(int argc, char **argv)
 		{ "queue", "list", 2 }, { "queue", "flush", 2 },
 		{ "queue", "flush", 3 }, { "queue", "delete", 3 },
 		{ "domain", "policy", 4 }, { "user", "policy", 4 },
+		{ "user", "question", 3 }, { "user", "question", 4 },
 		{ "held", "list", 2 }, { "held", "list", 3 },
 		{ "held", "release", 3 }, { "held", "release", 4 },
 		{ "held", "expire", 2 }, { "held", "expire", 3 },
@@ -383,6 +394,108 @@ static int cmd_user_import(struct store_conn *db, const char *arg)
 	return rc != 0 ? fail(db, what, rc) : EXIT_OK;
 }
 
+/* user question ADDRESS [--clear]: the question and its answers come on
+ * stdin, one a line, so that they are not in ps (argv) nor in the shell's
+ * history. */
+static int cmd_user_question(struct store_conn *db, const char *arg,
+    const char *opt)
+{
+	char addr[STORE_ADDRESS_MAX + 1];
+	char what[STORE_ADDRESS_MAX + 32];
+	char line[2 * STORE_QUESTION_MAX + 2], norm[STORE_QUESTION_MAX + 1];
+	char *ans[STORE_ANSWERS_MAX];
+	size_t n = 0;
+	int rc, lineno = 1;
+
+	if (opt != NULL && strcmp(opt, "--clear") != 0)
+		return (usage(), EXIT_USAGE);
+	if (check_address(arg, addr, sizeof addr) != EXIT_OK)
+		return EXIT_ERR;
+	snprintf(what, sizeof what, "user %s", addr);
+	if (opt != NULL) {
+		rc = store_user_question_clear(db, addr);
+		if (rc == CM_ENOTFOUND) {
+			fprintf(stderr, PROG ": %s: no such user\n", what);
+			return EXIT_ERR;
+		}
+		return rc != 0 ? fail(db, what, rc) : EXIT_OK;
+	}
+	rc = read_line(stdin, line, sizeof line);
+	if (rc == CM_EIO || (rc == 0 && line[0] == '\0')) {
+		fprintf(stderr, PROG ": %s: no question on standard input\n",
+		    what);
+		return EXIT_ERR;
+	}
+	if (rc == 0)
+		rc = store_question_normalize(line, norm, sizeof norm);
+	if (rc == CM_ETOOBIG) {
+		fprintf(stderr, PROG ": %s: question longer than %d bytes\n",
+		    what, STORE_QUESTION_MAX);
+		return EXIT_ERR;
+	}
+	if (rc != 0) {
+		fprintf(stderr, PROG ": %s: the question must be UTF-8 text "
+		    "without control characters\n", what);
+		return EXIT_ERR;
+	}
+	for (;;) {
+		char a[STORE_ANSWER_MAX + 1];
+
+		lineno++;
+		rc = read_line(stdin, line, sizeof line);
+		if (rc == CM_EIO)
+			break;		/* end of input */
+		if (rc == 0) {
+			const char *p = line;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == '\0')
+				continue;	/* blank lines do not count */
+			rc = store_answer_normalize(line, a, sizeof a);
+		}
+		if (rc == 0 && n == STORE_ANSWERS_MAX) {
+			fprintf(stderr, PROG ": %s: more than %d answers\n",
+			    what, STORE_ANSWERS_MAX);
+			rc = CM_EINVAL;
+			goto out;
+		}
+		if (rc == CM_ETOOBIG) {
+			fprintf(stderr, PROG ": %s: line %d: answer longer than "
+			    "%d bytes\n", what, lineno, STORE_ANSWER_MAX);
+			goto out;
+		}
+		if (rc != 0) {
+			fprintf(stderr, PROG ": %s: line %d: an answer must be "
+			    "UTF-8 text without control characters\n", what,
+			    lineno);
+			goto out;
+		}
+		if ((ans[n] = strdup(line)) == NULL) {
+			rc = CM_ENOMEM;
+			fail(db, what, rc);
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		fprintf(stderr, PROG ": %s: no answer on standard input (one "
+		    "a line, after the question)\n", what);
+		rc = CM_EINVAL;
+		goto out;
+	}
+	rc = store_user_question_set(db, addr, norm,
+	    (const char *const *)ans, n);
+	if (rc == CM_ENOTFOUND)
+		fprintf(stderr, PROG ": %s: no such user\n", what);
+	else if (rc != 0)
+		fail(db, what, rc);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(ans[i]);
+	return rc != 0 ? EXIT_ERR : EXIT_OK;
+}
+
 static int cmd_user(struct store_conn *db, int argc, char **argv)
 {
 	char addr[STORE_ADDRESS_MAX + 1];
@@ -404,6 +517,9 @@ static int cmd_user(struct store_conn *db, int argc, char **argv)
 		return cmd_user_import(db, argv[1]);
 	if (argc == 3 && strcmp(argv[0], "policy") == 0)
 		return cmd_policy(db, "user", argv[1], argv[2]);
+	if ((argc == 2 || argc == 3) && strcmp(argv[0], "question") == 0)
+		return cmd_user_question(db, argv[1], argc == 3 ? argv[2] :
+		    NULL);
 	if (argc != 2 || (strcmp(argv[0], "add") != 0 &&
 	    strcmp(argv[0], "passwd") != 0))
 		return (usage(), EXIT_USAGE);

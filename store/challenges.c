@@ -168,6 +168,7 @@ void store_challenge_info_clear(struct store_challenge_info *info)
 {
 	free(info->sender);
 	free(info->recipient);
+	free(info->question);
 	memset(info, 0, sizeof *info);
 }
 
@@ -188,7 +189,8 @@ int store_challenge_info(struct store_conn *db,
 	    "  AND lower(g.grantor_address) = c.sender"
 	    "  AND g.grantee = c.recipient),"
 	    " extract(epoch FROM c.expires)::bigint,"
-	    " (c.used IS NOT NULL)::int, (c.expires <= now())::int"
+	    " (c.used IS NOT NULL)::int, (c.expires <= now())::int,"
+	    " p.verify_question"
 	    " FROM challenges c JOIN principals p ON p.id = c.recipient"
 	    " WHERE c.token_hash = $1", 1, v, lens, fmts, 0, &res);
 	if (rc != 0)
@@ -206,6 +208,9 @@ int store_challenge_info(struct store_conn *db,
 	info_r->expires = (time_t)exp;
 	info_r->used = strcmp(PQgetvalue(res, 0, 4), "1") == 0;
 	info_r->expired = strcmp(PQgetvalue(res, 0, 5), "1") == 0;
+	if (!PQgetisnull(res, 0, 6) &&
+	    (info_r->question = strdup(PQgetvalue(res, 0, 6))) == NULL)
+		rc = CM_ENOMEM;
 	PQclear(res);
 	if (rc == 0 && (info_r->sender == NULL || info_r->recipient == NULL))
 		rc = CM_ENOMEM;

@@ -9,7 +9,8 @@ STORE_SQL = \
 	store/sql/008-senders.sql \
 	store/sql/009-challenge-links.sql \
 	store/sql/010-auth-results.sql \
-	store/sql/011-held-summaries.sql
+	store/sql/011-held-summaries.sql \
+	store/sql/012-verify-question.sql
 
 noinst_LIBRARIES += store/libcapstore.a
 store_libcapstore_a_SOURCES = \
@@ -22,6 +23,7 @@ store_libcapstore_a_SOURCES = \
 	store/senders.c store/senders.h \
 	store/challenges.c \
 	store/held.c store/held-summary.c store/held.h \
+	store/questions.c \
 	store/grants.c
 nodist_store_libcapstore_a_SOURCES = store/sql-migrations.c
 store_libcapstore_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS) \

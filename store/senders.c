@@ -54,7 +54,7 @@ int store_user_policy_set(struct store_conn *db, const char *user,
 }
 
 /* Valid UTF-8 (PostgreSQL refuses anything else in text). */
-static int utf8_valid(const char *s)
+int store_utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -91,7 +91,7 @@ int store_sender_pattern_normalize(const char *in, char *out, size_t outsz)
 {
 	char tmp[STORE_ADDRESS_MAX + 8];
 
-	if (in == NULL || !utf8_valid(in))
+	if (in == NULL || !store_utf8_valid(in))
 		return CM_EINVAL;
 	if (in[0] != '@')
 		return store_address_normalize(in, out, outsz);

@@ -94,6 +94,7 @@ struct store_challenge_info {
 	time_t expires;
 	int used;		/* confirmed already */
 	int expired;
+	char *question;		/* the recipient's question, NULL: none */
 };
 /* The challenge with that token hash (CM_ENOTFOUND when none). */
 int store_challenge_info(struct store_conn *db,
@@ -133,5 +134,48 @@ struct store_held_info {
 int store_held_list(struct store_conn *db, const char *user,
     struct store_held_info **held_r, size_t *n_r);
 void store_held_list_free(struct store_held_info **hp, size_t n);
+
+/* ---- the recipient's question (questions.c, schema
+ * store/sql/012-verify-question.sql) ----
+ *
+ * A recipient may set a question that a sender must answer on the
+ * verification page, with one or more accepted answers. Answers are
+ * compared after store_answer_normalize(), in C, on both sides: the
+ * accepted ones when they are set, the given one when it is checked;
+ * the database then compares for equality. The accepted answers never
+ * leave the database. */
+
+#define STORE_QUESTION_MAX 500	/* bytes */
+#define STORE_ANSWER_MAX 200	/* bytes, normalised */
+#define STORE_ANSWERS_MAX 20	/* accepted answers a question */
+
+/* in, as an answer is compared: white space (space, tab, CR, LF, VT, FF)
+ * trimmed at both ends and each inner run made one space; ASCII letters
+ * lower-cased (other characters as they are: no Unicode case folding).
+ * 0; CM_EINVAL when in is not UTF-8, has other control characters, or
+ * nothing is left; CM_ETOOBIG when the result does not fit outsz (at
+ * most STORE_ANSWER_MAX + 1 is ever needed for an accepted answer). */
+int store_answer_normalize(const char *in, char *out, size_t outsz);
+/* A question as it is stored: white space trimmed at both ends into out
+ * (outsz > STORE_QUESTION_MAX). 0; CM_EINVAL when not UTF-8, with
+ * control characters (tab and newline included) or empty; CM_ETOOBIG
+ * when longer than STORE_QUESTION_MAX. */
+int store_question_normalize(const char *in, char *out, size_t outsz);
+/* Set user's question and its n accepted answers (1 to
+ * STORE_ANSWERS_MAX, normalised here; duplicates are kept once).
+ * CM_EINVAL (a bad question or answer, n out of range), CM_ETOOBIG (too
+ * long), CM_ENOTFOUND (no such user). */
+int store_user_question_set(struct store_conn *db, const char *user,
+    const char *question, const char *const *answers, size_t n);
+/* Remove user's question (0 also when there was none; CM_ENOTFOUND for
+ * no such user). */
+int store_user_question_clear(struct store_conn *db, const char *user);
+/* Is answer right for the question of the recipient of the challenge
+ * with that token hash? 1 right (also when the recipient has no
+ * question), 0 wrong (also when answer is NULL or does not normalise),
+ * CM_ENOTFOUND (no such challenge). */
+int store_challenge_answer_check(struct store_conn *db,
+    const unsigned char token_hash[STORE_TOKEN_HASH_LEN],
+    const char *answer);
 
 #endif

@@ -216,6 +216,55 @@ psql -X -At "$DB" -c "SELECT coalesce(sender_policy, 'NULL') FROM principals WHE
 expect out "NULL"
 run 1 -- -d "$DB" user policy nobody@other.test open
 expect err "capmailctl: user nobody@other.test: no such user"
+# the question on the verification page: question, then answers, on stdin
+printf '  What is <b>&"the dog'"'"'s name?  \n Rex \n\n  Big   REX\nrex\n' >"$tmp/q"
+run 0 "$tmp/q" -- -d "$DB" user question Bob@Other.test
+expect out ""
+expect err ""
+psql -X -At "$DB" -c "SELECT verify_question, array_to_string(verify_answers, '|') FROM principals WHERE address = 'bob@other.test'" >"$tmp/out"
+expect out "What is <b>&\"the dog's name?|big rex|rex"
+printf 'Colour?\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: no answer on standard input (one a line, after the question)"
+printf 'Colour?\n \n\t\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: no answer on standard input (one a line, after the question)"
+run 1 -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: no question on standard input"
+printf '   \nred\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: the question must be UTF-8 text without control characters"
+printf 'Colour?\nred\nbl\001ue\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: line 3: an answer must be UTF-8 text without control characters"
+printf 'Colour?\n\377\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: line 2: an answer must be UTF-8 text without control characters"
+{ printf '%0501d\n' 0; echo red; } >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: question longer than 500 bytes"
+{ echo 'Colour?'; printf '%0201d\n' 0; } >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: line 2: answer longer than 200 bytes"
+{ echo 'Colour?'; seq 1 21; } >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question bob@other.test
+expect err "capmailctl: user bob@other.test: more than 20 answers"
+# none of the refused ones changed the question
+psql -X -At "$DB" -c "SELECT verify_question FROM principals WHERE address = 'bob@other.test'" >"$tmp/out"
+expect out "What is <b>&\"the dog's name?"
+printf 'Colour?\nred\n' >"$tmp/q"
+run 1 "$tmp/q" -- -d "$DB" user question nobody@other.test
+expect err "capmailctl: user nobody@other.test: no such user"
+run 1 -- -d "$DB" user question "not an address"
+expect err "capmailctl: not an address: not a valid address"
+run 2 -- -d "$DB" user question bob@other.test --maybe
+run 2 -- -d "$DB" user question bob@other.test --clear extra
+run 0 -- -d "$DB" user question bob@other.test --clear
+psql -X -At "$DB" -c "SELECT coalesce(verify_question, 'NULL'), coalesce(verify_answers::text, 'NULL') FROM principals WHERE address = 'bob@other.test'" >"$tmp/out"
+expect out "NULL|NULL"
+run 0 -- -d "$DB" user question bob@other.test --clear
+run 1 -- -d "$DB" user question nobody@other.test --clear
+expect err "capmailctl: user nobody@other.test: no such user"
 run 0 -- -d "$DB" sender block @Spam.test
 run 0 -- -d "$DB" sender allow --user bob@other.test Friend@spam.test
 run 0 -- -d "$DB" sender list --user bob@other.test

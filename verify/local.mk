@@ -23,7 +23,8 @@ check_PROGRAMS += tests/unit/test-verify
 TESTS += tests/unit/test-verify
 tests_unit_test_verify_SOURCES = tests/unit/test-verify.c
 tests_unit_test_verify_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
-tests_unit_test_verify_LDADD = verify/libverify.a $(LIB_LDADD) -lpthread
+# the store for store_answer_normalize() (pure; no database is used)
+tests_unit_test_verify_LDADD = verify/libverify.a $(STORE_LDADD) -lpthread
 
 check_PROGRAMS += tests/fuzz/fuzz-verify
 TESTS += tests/fuzz/replay-verify.sh

@@ -13,6 +13,12 @@ const char page_css[] =
     "button{font:inherit;padding:.5rem 1.2rem;border:2px solid #124;"
     "border-radius:.3rem;background:#124;color:#fff;cursor:pointer}\n"
     "button:focus{outline:3px solid #e80;outline-offset:2px}\n"
+    "label{display:block;font-weight:bold;margin-bottom:.3rem}\n"
+    "input[type=text]{font:inherit;box-sizing:border-box;width:100%;"
+    "max-width:24rem;padding:.4rem;border:2px solid #444;"
+    "border-radius:.3rem;margin-bottom:1rem}\n"
+    "input:focus{outline:3px solid #e80;outline-offset:2px}\n"
+    ".error{color:#a00;font-weight:bold}\n"
     ".small{color:#444;font-size:.9rem}\n";
 
 #define TRY(x) do { if ((rc = (x)) < 0) return rc; } while (0)
@@ -54,11 +60,13 @@ para(struct buf *b, const char *text)
 
 int
 page_confirm(struct buf *b, const char *css, const char *sender,
-    const char *recipient, size_t held, const char *field)
+    const char *recipient, size_t held, const char *field,
+    const char *question, int wrong)
 {
 	int rc;
 
-	TRY(head(b, css, "Confirm that you sent this mail"));
+	TRY(head(b, css, wrong ? PAGE_WRONG_ANSWER :
+	    "Confirm that you sent this mail"));
 	TRY(buf_addstr(b, "<p>"));
 	TRY(html_escape_str(b, sender));
 	TRY(buf_addstr(b, " asks to reach "));
@@ -77,7 +85,22 @@ page_confirm(struct buf *b, const char *css, const char *sender,
 	    "<form method=\"post\">\n"
 	    "<input type=\"hidden\" name=\"form\" value=\""));
 	TRY(html_escape_str(b, field));
-	TRY(buf_addstr(b, "\">\n<button type=\"submit\">"
+	TRY(buf_addstr(b, "\">\n"));
+	if (question != NULL) {
+		if (wrong)
+			TRY(buf_addstr(b, "<p id=\"answer-error\" "
+			    "class=\"error\">" PAGE_WRONG_ANSWER ".</p>\n"));
+		TRY(buf_addstr(b, "<label for=\"answer\">"));
+		TRY(html_escape_str(b, question));
+		TRY(buf_addstr(b, "</label>\n<input type=\"text\" "
+		    "id=\"answer\" name=\"answer\" required "
+		    "autocomplete=\"off\""));
+		if (wrong)
+			TRY(buf_addstr(b, " aria-invalid=\"true\" "
+			    "aria-describedby=\"answer-error\""));
+		TRY(buf_addstr(b, ">\n"));
+	}
+	TRY(buf_addstr(b, "<button type=\"submit\">"
 	    "Confirm: I sent this mail</button>\n</form>\n"));
 	return foot(b);
 }

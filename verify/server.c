@@ -32,6 +32,9 @@
 
 #define CSS_FROM_V "../verify.css"	/* from /v/TOKEN */
 #define ADDR_MAX 64
+/* raw bytes of the answer field kept: white space may shrink in
+ * store_answer_normalize(); beyond this the answer is wrong */
+#define ANSWER_FIELD_MAX (4 * STORE_ANSWER_MAX)
 
 struct req {
 	char id[9];			/* log id */
@@ -40,6 +43,9 @@ struct req {
 	char form[FORMTOKEN_MAXLEN];	/* the "form" field */
 	size_t formlen;
 	int form_bad;			/* over long, or given twice */
+	char answer[ANSWER_FIELD_MAX];	/* the "answer" field */
+	size_t answerlen;
+	int answer_bad;			/* over long, twice, or a NUL */
 	size_t body;			/* bytes of body seen */
 };
 
@@ -169,7 +175,7 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 	size_t released = 0;
 	unsigned wait;
 	struct buf b;
-	int rc;
+	int rc, wrong = 0;
 
 	if ((wait = ratelimit_hit(vs->rl_ip, r->addr, now)) != 0)
 		return too_many(c, r, method, url, wait);
@@ -194,7 +200,18 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 		snprintf(skey, sizeof skey, "s:%s", info.sender);
 		if ((wait = ratelimit_hit(vs->rl_sender, skey, now)) != 0)
 			rc = 1;		/* answered below, after put */
-		else if (post && !info.used && !info.expired)
+		else if (post && !info.used && !info.expired &&
+		    info.question != NULL) {
+			/* a wrong guess changes nothing; the two limits above
+			 * bound the guessing */
+			rc = store_challenge_answer_check(db, hash,
+			    r->answer_bad ? NULL : r->answer);
+			if (rc == 0)
+				wrong = 1;
+			else if (rc == 1)
+				rc = store_challenge_confirm(db, hash,
+				    &released);
+		} else if (post && !info.used && !info.expired)
 			rc = store_challenge_confirm(db, hash, &released);
 	}
 	if (rc < 0)
@@ -231,7 +248,14 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 	}
 
 	buf_init(&b, PAGE_MAX);
-	if (post) {
+	if (wrong) {
+		log_info(r->id, "verify wrong answer sender=%s recipient=%s",
+		    info.sender, info.recipient);
+		rc = formtoken_make(&vs->key, tok, tlen, now, field);
+		if (rc == 0)
+			rc = page_confirm(&b, CSS_FROM_V, info.sender,
+			    info.recipient, info.held, field, info.question, 1);
+	} else if (post) {
 		log_info(r->id, "verify confirmed sender=%s recipient=%s "
 		    "released=%zu", info.sender, info.recipient, released);
 		rc = page_done(&b, CSS_FROM_V, info.sender, info.recipient,
@@ -240,7 +264,7 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 		rc = formtoken_make(&vs->key, tok, tlen, now, field);
 		if (rc == 0)
 			rc = page_confirm(&b, CSS_FROM_V, info.sender,
-			    info.recipient, info.held, field);
+			    info.recipient, info.held, field, info.question, 0);
 	}
 	store_challenge_info_clear(&info);
 	if (rc < 0) {
@@ -248,8 +272,8 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 		log_error(r->id, "http page error=%s", cm_errname(rc));
 		return MHD_NO;
 	}
-	return respond(c, r, method, url, 200, &b, "text/html; charset=utf-8",
-	    NULL, NULL);
+	return respond(c, r, method, url, wrong ? 403 : 200, &b,
+	    "text/html; charset=utf-8", NULL, NULL);
 }
 
 static enum MHD_Result
@@ -260,6 +284,20 @@ post_field(void *cls, enum MHD_ValueKind kind, const char *key,
 	struct req *r = cls;
 
 	(void)kind, (void)filename, (void)ctype, (void)enc;
+	if (strcmp(key, "answer") == 0) {
+		if (off == 0 && r->answerlen > 0)
+			r->answer_bad = 1;	/* given twice */
+		if (off != r->answerlen ||
+		    size > sizeof r->answer - 1 - r->answerlen ||
+		    (size > 0 && memchr(data, '\0', size) != NULL)) {
+			r->answer_bad = 1;
+			return MHD_YES;
+		}
+		memcpy(r->answer + r->answerlen, data, size);
+		r->answerlen += size;
+		r->answer[r->answerlen] = '\0';
+		return MHD_YES;
+	}
 	if (strcmp(key, "form") != 0)
 		return MHD_YES;		/* other fields are ignored */
 	if (off == 0 && r->formlen > 0)

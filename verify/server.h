@@ -3,7 +3,8 @@
  * server.c). Routes:
  *
  *   GET|HEAD /v/TOKEN   the confirm page (never changes anything)
- *   POST /v/TOKEN       confirm (form field "form", formtoken.h)
+ *   POST /v/TOKEN       confirm (form field "form", formtoken.h; "answer"
+ *                       when the recipient set a question)
  *   GET|HEAD /verify.css  the one stylesheet
  *   anything else       404; other methods on these paths 405 with Allow
  *
@@ -16,6 +17,10 @@
  *   403  POST without a valid, recent form field for this link: nothing
  *        changes (checked before the database too)
  *   410  the link has expired (its own expiry, or the database's)
+ *   403  POST, and the recipient has a question (store_challenge_info's
+ *        question): no answer, or not an accepted one
+ *        (store_challenge_answer_check): the form again with
+ *        PAGE_WRONG_ANSWER, nothing changes; counted by both limits
  *   200 (GET) / 410 (POST)  already confirmed: GET shows the state of the
  *        resource, which is still there and confirmed, so 200; a POST asks
  *        for a one-time action that is gone for good, so 410 Gone

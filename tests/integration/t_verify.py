@@ -23,11 +23,20 @@ statuses, headers and page text are read with http.client:
   413 for a big form;
 - the private daemon's limits: 429 with Retry-After per sender address and
   per client address;
+- a recipient with a question (capmailctl user question): the page shows
+  it, escaped, as the label of the answer input; POST without an answer,
+  with an empty or a wrong one: 403 "That answer is not right; try
+  again" with the form again, nothing changes; the right answer in other
+  case and spacing: 200 and the message in INBOX; wrong answers count
+  against the per-sender limit (429 on the private daemon);
 - no log line holds a whole token;
 - the round trip in a real browser: headless Chromium driven over
   chromedriver's WebDriver HTTP protocol (urllib, no selenium) opens the
   link, reads the page, clicks the button, reads the result; the message
-  is then in INBOX over IMAP. Without chromium and chromedriver it SKIPs.
+  is then in INBOX over IMAP; and for the recipient with a question it
+  confirms without an answer (the browser keeps the required field from
+  being sent), types a wrong one (403 page), then the right one. Without
+  chromium and chromedriver it SKIPs.
 """
 
 import base64
@@ -56,6 +65,11 @@ from mailutil import Skip
 DOMAIN = 'link.test'
 RITA = 'rita@link.test'
 RITA_PW = 'rita-Secret-11'
+QUINN = 'quinn@link.test'
+QUINN_PW = 'quinn-Secret-12'
+QUESTION = 'What is <b>&"our" dog\'s name?'
+QUESTION_HTML = 'What is &lt;b&gt;&amp;&quot;our&quot; dog&#39;s name?'
+WRONG = '<h1>That answer is not right; try again</h1>'
 CSP = ("default-src 'none'; style-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 HTML = 'text/html; charset=utf-8'
@@ -75,6 +89,8 @@ def setup(fx):
         return
     fx.ctl('domain', 'add', DOMAIN)
     fx.ctl('user', 'add', RITA, input=(RITA_PW + '\n').encode())
+    fx.ctl('user', 'add', QUINN, input=(QUINN_PW + '\n').encode())
+    fx.ctl('user', 'question', QUINN, input=(QUESTION + '\nRex\nBig Rex\n').encode())
 
 
 def new_sender():
@@ -82,16 +98,16 @@ def new_sender():
     return 'writer%d-%d@far.example' % (_seq[0], os.getpid())
 
 
-def held_mail(fx, sender, tag):
-    """Send one message from sender to rita (held); (expected bytes, link,
-    token)."""
+def held_mail(fx, sender, tag, to=RITA):
+    """Send one message from sender to rita (or to) (held); (expected
+    bytes, link, token)."""
     raw = ('From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n'
            'Message-ID: <%s@far.example>\r\n\r\nHello from %s.\r\n'
-           % (sender, RITA, tag, tag, sender)).encode()
-    expected = mailutil.send(fx, raw, [RITA], sender=sender)
+           % (sender, to, tag, tag, sender)).encode()
+    expected = mailutil.send(fx, raw, [to], sender=sender)
     if grant_state(fx, tag) != 'held':
         raise AssertionError('the mail from %s is not held: %r' % (sender, grant_state(fx, tag)))
-    out = fx.ctl('held', 'link', RITA, sender).stdout.decode()
+    out = fx.ctl('held', 'link', to, sender).stdout.decode()
     m = re.fullmatch(r'http://127\.0\.0\.1:%d/v/([a-z2-7]{60})\n' % fx.verify_port, out)
     if not m:
         raise AssertionError('held link printed %r' % out)
@@ -158,19 +174,19 @@ def form_field(r):
     return m.group(1)
 
 
-def imap_rita():
+def imap_rita(user=RITA, pw=RITA_PW):
     m = imaplib.IMAP4('127.0.0.1', _fx[0].imap_port, timeout=60)
-    m.login(RITA, RITA_PW)
+    m.login(user, pw)
     return m
 
 
 _fx = [None]
 
 
-def inbox_has(fx, tag):
+def inbox_has(fx, tag, user=RITA, pw=RITA_PW):
     """The INBOX message with Subject tag: its bytes after Received, or
     None."""
-    m = imap_rita()
+    m = imap_rita(user, pw)
     try:
         mailutil.check(m.select('INBOX', readonly=True), 'SELECT')
         data = mailutil.check(m.uid('SEARCH', 'HEADER', 'Subject', tag), 'SEARCH')
@@ -335,6 +351,83 @@ def test_confirm(fx):
         raise AssertionError('the verified sender\'s next mail is %r' % grant_state(fx, tag2))
 
 
+def test_question(fx):
+    setup(fx)
+    port = fx.verify_port
+    sender = new_sender()
+    tag = 'question-%d' % os.getpid()
+    expected, _, token = held_mail(fx, sender, tag, to=QUINN)
+    r = request(port, 'GET', '/v/' + token)
+    expect(r, 200, '<p>%s asks to reach %s.</p>\n<p>1 message is waiting.</p>' % (sender, QUINN),
+           'GET the link of a recipient with a question')
+    field = form_field(r)
+    want = ('<input type="hidden" name="form" value="%s">\n'
+            '<label for="answer">%s</label>\n'
+            '<input type="text" id="answer" name="answer" required autocomplete="off">\n'
+            '<button type="submit">Confirm: I sent this mail</button>\n</form>'
+            % (field, QUESTION_HTML))
+    if want not in r.text:
+        raise AssertionError('the question is not in the form as %r:\n%s' % (want, r.text))
+    if 'rex' in r.text.lower():
+        raise AssertionError('an answer is in the page')
+    # rita's page has no question
+    _, _, rtoken = held_mail(fx, new_sender(), 'noquestion-%d' % os.getpid())
+    if 'answer' in request(port, 'GET', '/v/' + rtoken).text:
+        raise AssertionError('a recipient without a question gets an answer field')
+    refused = [('no answer', {'form': field}),
+               ('an empty answer', {'form': field, 'answer': ''}),
+               ('white space', {'form': field, 'answer': '  \t '}),
+               ('a wrong answer', {'form': field, 'answer': 'Fido'}),
+               ('a part of an answer', {'form': field, 'answer': 'Re'}),
+               ('an answer with more', {'form': field, 'answer': 'Rex!'}),
+               ('a long answer', {'form': field, 'answer': 'rex ' * 300}),
+               ('a NUL in the answer', {'form': field, 'answer': 'Rex\0'})]
+    for what, fields in refused:
+        r = post_form(port, token, fields)
+        expect(r, 403, WRONG, 'POST with %s' % what)
+        if '<title>That answer is not right; try again</title>' not in r.text:
+            raise AssertionError('%s: the title does not say so' % what)
+        # the form again, with a fresh field, the error next to the input
+        again = form_field(r)
+        want = ('<input type="hidden" name="form" value="%s">\n'
+                '<p id="answer-error" class="error">That answer is not right; try again.</p>\n'
+                '<label for="answer">%s</label>\n'
+                '<input type="text" id="answer" name="answer" required autocomplete="off" '
+                'aria-invalid="true" aria-describedby="answer-error">\n'
+                '<button type="submit">' % (again, QUESTION_HTML))
+        if want not in r.text:
+            raise AssertionError('%s: the form is not shown again as %r:\n%s' % (what, want, r.text))
+        if grant_state(fx, tag) != 'held' or challenge_used(fx, sender) != '0':
+            raise AssertionError('%s changed something' % what)
+    # the answer twice, the right one among them: refused too
+    r = request(port, 'POST', '/v/' + token,
+                ('form=%s&answer=Rex&answer=Rex' % field).encode(),
+                {'Content-Type': 'application/x-www-form-urlencoded'})
+    expect(r, 403, WRONG, 'POST with the answer twice')
+    # the form field rules come first: a right answer with a bad field
+    r = post_form(port, token, {'form': 'x', 'answer': 'Rex'})
+    expect(r, 403, FORM_BAD, 'POST with the right answer and a bad field')
+    if grant_state(fx, tag) != 'held' or challenge_used(fx, sender) != '0':
+        raise AssertionError('a refused POST changed something')
+    if fx.sql1("SELECT count(*) FROM sender_rules WHERE pattern = '%s'" % sender) != '0':
+        raise AssertionError('a refused POST gave the sender a rule')
+    if inbox_has(fx, tag, QUINN, QUINN_PW) is not None:
+        raise AssertionError('a refused POST delivered the message')
+    r = post_form(port, token, {'form': again, 'answer': '  big   REX '})
+    expect(r, 200, '<p>Thank you: 1 message was delivered to %s.</p>' % QUINN,
+           'POST with the right answer')
+    got = inbox_has(fx, tag, QUINN, QUINN_PW)
+    if got != expected:
+        raise AssertionError('INBOX: ' + (mailutil.diff_at(expected, got) if got else 'missing'))
+    r = post_form(port, token, {'form': again, 'answer': 'Rex'})
+    expect(r, 410, USED, 'a second POST')
+    log = open(fx.logs['verify'], 'rb').read().decode('utf-8', 'replace')
+    if 'verify wrong answer sender=%s recipient=%s' % (sender, QUINN) not in log:
+        raise AssertionError('no "verify wrong answer" line in verify.log')
+    if 'Fido' in log:
+        raise AssertionError('a given answer is in verify.log')
+
+
 def test_expired(fx):
     setup(fx)
     port = fx.verify_port
@@ -401,10 +494,11 @@ def test_methods(fx):
 
 
 def test_rate_limits(fx):
-    """A private capmail-verify with verify_rate_ip = 6 and
-    verify_rate_sender = 2 a minute: the third look at one sender's link is
-    429, other links go on until the address's sixth request; then 429
-    for everything from 127.0.0.1, with Retry-After."""
+    """A private capmail-verify with verify_rate_ip = 9 and
+    verify_rate_sender = 2 a minute: the third request for one sender's
+    link (a look and a wrong answer, then the right answer; then three
+    looks at another) is 429, other links go on until the address's ninth
+    request; then 429 for everything from 127.0.0.1, with Retry-After."""
     setup(fx)
     port = capfix.free_port()
     conf = os.path.join(fx.dir, 'verify-rate.conf')
@@ -412,8 +506,10 @@ def test_rate_limits(fx):
         base = [l for l in f if l.split('=')[0].strip() not in ('verify_listen',)]
     with open(conf, 'w') as f:
         f.writelines(base + ['verify_listen = 127.0.0.1:%d\n' % port,
-                             'verify_rate_ip = 6\n', 'verify_rate_sender = 2\n'])
+                             'verify_rate_ip = 9\n', 'verify_rate_sender = 2\n'])
     _, _, token = held_mail(fx, new_sender(), 'rate-%d' % os.getpid())
+    qtag = 'rate-question-%d' % os.getpid()
+    _, _, qtoken = held_mail(fx, new_sender(), qtag, to=QUINN)
     log = os.path.join(fx.dir, 'verify-rate.log')
     with open(log, 'ab') as lf:
         p = subprocess.Popen([fx.verify, '-c', conf], stdin=subprocess.DEVNULL,
@@ -421,6 +517,15 @@ def test_rate_limits(fx):
     try:
         if not fx.wait_listening(port, p, 60, greets=False):
             raise AssertionError('private capmail-verify did not start')
+        # guessing the answer is bounded by the sender's limit: the
+        # right answer after a page and a wrong guess is too many
+        qfield = form_field(request(port, 'GET', '/v/' + qtoken))
+        r = post_form(port, qtoken, {'form': qfield, 'answer': 'Fido'})
+        expect(r, 403, WRONG, 'a wrong guess')
+        r = post_form(port, qtoken, {'form': form_field(r), 'answer': 'Rex'})
+        expect(r, 429, '<h1>Too many requests</h1>', 'a guess over the sender limit')
+        if grant_state(fx, qtag) != 'held':
+            raise AssertionError('a guess over the limit released the mail')
         expect(request(port, 'GET', '/v/' + token), 200, None, 'look 1')
         expect(request(port, 'GET', '/v/' + token), 200, None, 'look 2')
         r = request(port, 'GET', '/v/' + token)
@@ -428,11 +533,11 @@ def test_rate_limits(fx):
         ra = int(r.header('Retry-After'))
         if not 1 <= ra <= 60:
             raise AssertionError('Retry-After %d' % ra)
-        # requests 4 to 6 of this address: forged links, 404
+        # requests 7 to 9 of this address: forged links, 404
         for i in range(3):
             expect(request(port, 'GET', '/v/forged%d' % i), 404, NOT_VALID, 'forged %d' % i)
         r = request(port, 'GET', '/v/forged')
-        expect(r, 429, '<h1>Too many requests</h1>', 'request 7 (address limit)')
+        expect(r, 429, '<h1>Too many requests</h1>', 'request 10 (address limit)')
         if not 1 <= int(r.header('Retry-After')) <= 60:
             raise AssertionError('Retry-After %r' % r.header('Retry-After'))
         r = post_form(port, token, {'form': 'x'})
@@ -519,6 +624,9 @@ class WebDriver:
     def click(self, css):
         self.call('POST', self.session('/element/%s/click' % self.find(css)), {})
 
+    def type(self, css, text):
+        self.call('POST', self.session('/element/%s/value' % self.find(css)), {'text': text})
+
     def title(self):
         return self.call('GET', self.session('/title'))
 
@@ -598,6 +706,39 @@ def test_browser(fx):
             raise AssertionError('%r not in the result page %r' % (want, main))
         if wd.url() != link:
             raise AssertionError('the result page is at %r, not the link' % wd.url())
+        # a recipient with a question: the answer typed into its field
+        qsender = new_sender()
+        qtag = 'browser-question-%d' % os.getpid()
+        qexpected, qlink, _ = held_mail(fx, qsender, qtag, to=QUINN)
+        wd.go(qlink)
+        if wd.title() != 'Confirm that you sent this mail':
+            raise AssertionError('page title %r' % wd.title())
+        if wd.text('label[for="answer"]') != QUESTION:
+            raise AssertionError('label text %r' % wd.text('label[for="answer"]'))
+        # the label is the input's accessible name, and the field is
+        # required: the browser will not send the form empty
+        if wd.script("var i = document.getElementById('answer');"
+                     " return [i.labels.length, i.labels[0].textContent,"
+                     " i.validity.valueMissing, i.form.checkValidity()]") != [
+                         1, QUESTION, True, False]:
+            raise AssertionError('the answer input is not labelled and required')
+        wd.type('#answer', 'Fido')
+        wd.click('button')
+        wait_for(lambda: wd.title() == 'That answer is not right; try again',
+                 'the wrong-answer page')
+        if wd.text('#answer-error') != 'That answer is not right; try again.':
+            raise AssertionError('error text %r' % wd.text('#answer-error'))
+        if wd.script("return document.getElementById('answer')"
+                     ".getAttribute('aria-describedby')") != 'answer-error':
+            raise AssertionError('the input is not described by the error')
+        if grant_state(fx, qtag) != 'held':
+            raise AssertionError('a wrong answer in the browser released the mail')
+        wd.type('#answer', '  rEx ')
+        wd.click('button')
+        wait_for(lambda: wd.title() == 'Thank you', 'the result page after the answer')
+        want = 'Thank you: 1 message was delivered to %s.' % QUINN
+        if want not in wd.text('main'):
+            raise AssertionError('%r not in the result page %r' % (want, wd.text('main')))
         msgs = [e for e in wd.console() if 'Content Security Policy' in e.get('message', '')]
         if msgs:
             raise AssertionError('CSP violations in the console: %r' % msgs)
@@ -614,6 +755,10 @@ def test_browser(fx):
     if got != expected:
         raise AssertionError('INBOX after the browser: ' +
                              (mailutil.diff_at(expected, got) if got else 'missing'))
+    got = inbox_has(fx, qtag, QUINN, QUINN_PW)
+    if got != qexpected:
+        raise AssertionError('INBOX after the browser\'s answer: ' +
+                             (mailutil.diff_at(qexpected, got) if got else 'missing'))
 
 
 def cases(fx):
@@ -627,12 +772,16 @@ def cases(fx):
          lambda: test_form_refused(fx)),
         ('verify: POST confirms: INBOX byte-exact, sender verified; reuse 410, GET 200',
          lambda: test_confirm(fx)),
+        ('verify: a recipient\'s question: shown escaped; no or wrong answer 403, nothing '
+         'changes; the right one in other case and spacing confirms',
+         lambda: test_question(fx)),
         ('verify: expired links (database, own expiry) 410', lambda: test_expired(fx)),
         ('verify: 405 with Allow, 404 other paths, the stylesheet, 413',
          lambda: test_methods(fx)),
         ('verify: rate limits per sender and per address: 429 with Retry-After',
          lambda: test_rate_limits(fx)),
-        ('verify: headless Chromium opens the link, confirms; the mail is in INBOX',
+        ('verify: headless Chromium opens the link, confirms (and answers a question); '
+         'the mail is in INBOX',
          lambda: test_browser(fx)),
         ('verify: one log line a request, never a whole token', lambda: test_log(fx)),
     ]

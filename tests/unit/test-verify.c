@@ -17,6 +17,7 @@
 #include "logpath.h"
 #include "pages.h"
 #include "ratelimit.h"
+#include "senders.h"
 
 static int failures;
 
@@ -220,7 +221,7 @@ test_pages(void)
 
 	buf_init(&b, PAGE_MAX);
 	CHECK(page_confirm(&b, "../verify.css", "x<y>@evil.example",
-	    "bob@example.test", 3, "17.abc") == 0);
+	    "bob@example.test", 3, "17.abc", NULL, 0) == 0);
 	s = buf_cstr(&b);
 	CHECK(strncmp(s, "<!DOCTYPE html>\n<html lang=\"en\">\n", 33) == 0);
 	CHECK(strstr(s, "<title>Confirm that you sent this mail</title>")
@@ -234,8 +235,38 @@ test_pages(void)
 	    "</button>") != NULL);
 	CHECK(strstr(s, "<script") == NULL && strstr(s, "style=") == NULL);
 	CHECK(strstr(s, "href=\"../verify.css\"") != NULL);
+	CHECK(strstr(s, "<label") == NULL && strstr(s, "answer") == NULL);
 	buf_reset(&b);
-	CHECK(page_confirm(&b, "../verify.css", "a@b", "c@d", 1, "f") == 0);
+	/* the recipient's question: the label of the answer input, escaped */
+	CHECK(page_confirm(&b, "../verify.css", "a@b", "c@d", 1, "17.abc",
+	    "Our <b>&\"dog\"?", 0) == 0);
+	s = buf_cstr(&b);
+	CHECK(strstr(s, "<input type=\"hidden\" name=\"form\" "
+	    "value=\"17.abc\">\n<label for=\"answer\">Our &lt;b&gt;&amp;"
+	    "&quot;dog&quot;?</label>\n<input type=\"text\" id=\"answer\" "
+	    "name=\"answer\" required autocomplete=\"off\">\n"
+	    "<button type=\"submit\">") != NULL);
+	CHECK(strstr(s, "<title>Confirm that you sent this mail</title>")
+	    != NULL);
+	CHECK(strstr(s, "not right") == NULL);
+	buf_reset(&b);
+	/* after a wrong answer: said in the title, heading and at the input */
+	CHECK(page_confirm(&b, "../verify.css", "a@b", "c@d", 1, "18.abc",
+	    "Q?", 1) == 0);
+	s = buf_cstr(&b);
+	CHECK(strstr(s, "<title>That answer is not right; try again</title>")
+	    != NULL);
+	CHECK(strstr(s, "<h1>That answer is not right; try again</h1>")
+	    != NULL);
+	CHECK(strstr(s, "value=\"18.abc\">\n<p id=\"answer-error\" "
+	    "class=\"error\">That answer is not right; try again.</p>\n"
+	    "<label for=\"answer\">Q?</label>\n<input type=\"text\" "
+	    "id=\"answer\" name=\"answer\" required autocomplete=\"off\" "
+	    "aria-invalid=\"true\" aria-describedby=\"answer-error\">\n")
+	    != NULL);
+	buf_reset(&b);
+	CHECK(page_confirm(&b, "../verify.css", "a@b", "c@d", 1, "f", NULL,
+	    0) == 0);
 	CHECK(strstr(buf_cstr(&b), "<p>1 message is waiting.</p>") != NULL);
 	buf_reset(&b);
 	CHECK(page_done(&b, "../verify.css", "a@b", "c&d@e", 2) == 0);
@@ -252,12 +283,66 @@ test_pages(void)
 	buf_free(&b);
 }
 
+/* store_answer_normalize(): how a given answer meets an accepted one */
+static void
+test_answers(void)
+{
+	char out[STORE_ANSWER_MAX + 1], big[STORE_ANSWER_MAX + 2];
+	char q[STORE_QUESTION_MAX + 1], bigq[STORE_QUESTION_MAX + 3];
+
+	CHECK(store_answer_normalize("  Rex ", out, sizeof out) == 0);
+	CHECK(strcmp(out, "rex") == 0);
+	CHECK(store_answer_normalize("\tNEW \r\n  york\t", out,
+	    sizeof out) == 0);
+	CHECK(strcmp(out, "new york") == 0);
+	CHECK(store_answer_normalize("MiXeD-Case 42", out, sizeof out) == 0);
+	CHECK(strcmp(out, "mixed-case 42") == 0);
+	/* only ASCII is folded: other letters stay as they are */
+	CHECK(store_answer_normalize("\xc3\x89" "COLE", out, sizeof out) == 0);
+	CHECK(strcmp(out, "\xc3\x89" "cole") == 0);
+	CHECK(store_answer_normalize("", out, sizeof out) == CM_EINVAL);
+	CHECK(store_answer_normalize(" \t\r\n ", out, sizeof out) ==
+	    CM_EINVAL);
+	CHECK(store_answer_normalize("a\x01b", out, sizeof out) == CM_EINVAL);
+	CHECK(store_answer_normalize("a\x7f", out, sizeof out) == CM_EINVAL);
+	CHECK(store_answer_normalize("\xc3(", out, sizeof out) == CM_EINVAL);
+	CHECK(store_answer_normalize("\xed\xa0\x80", out, sizeof out) ==
+	    CM_EINVAL);		/* a surrogate */
+	CHECK(store_answer_normalize(NULL, out, sizeof out) == CM_EINVAL);
+	/* exactly STORE_ANSWER_MAX fits, one more does not; outer white
+	 * space does not count */
+	memset(big, 'A', STORE_ANSWER_MAX);
+	big[STORE_ANSWER_MAX] = '\0';
+	CHECK(store_answer_normalize(big, out, sizeof out) == 0);
+	CHECK(strlen(out) == STORE_ANSWER_MAX && out[0] == 'a');
+	big[STORE_ANSWER_MAX] = 'a';
+	big[STORE_ANSWER_MAX + 1] = '\0';
+	CHECK(store_answer_normalize(big, out, sizeof out) == CM_ETOOBIG);
+	CHECK(store_answer_normalize("ab ", out, 3) == 0);
+	CHECK(strcmp(out, "ab") == 0);
+	CHECK(store_answer_normalize("a b", out, 3) == CM_ETOOBIG);
+
+	CHECK(store_question_normalize("  What is <b>&\"?  ", q, sizeof q)
+	    == 0);
+	CHECK(strcmp(q, "What is <b>&\"?") == 0);
+	CHECK(store_question_normalize("   ", q, sizeof q) == CM_EINVAL);
+	CHECK(store_question_normalize("a\tb", q, sizeof q) == CM_EINVAL);
+	CHECK(store_question_normalize("\xff?", q, sizeof q) == CM_EINVAL);
+	memset(bigq, 'q', STORE_QUESTION_MAX);
+	bigq[STORE_QUESTION_MAX] = '\0';
+	CHECK(store_question_normalize(bigq, q, sizeof q) == 0);
+	bigq[STORE_QUESTION_MAX] = 'q';
+	bigq[STORE_QUESTION_MAX + 1] = '\0';
+	CHECK(store_question_normalize(bigq, q, sizeof q) == CM_ETOOBIG);
+}
+
 int
 main(void)
 {
 	log_open("test-verify");
 	test_html();
 	test_formtoken();
+	test_answers();
 	test_logpath();
 	test_ratelimit();
 	test_pages();
