@@ -272,6 +272,12 @@ int store_challenge_confirm(struct store_conn *db,
 		    " ON CONFLICT ((coalesce(owner, 0)), pattern) DO UPDATE"
 		    " SET kind = 'verified', created = now()"
 		    " WHERE sender_rules.kind = 'learned'", 2, v, NULL);
+	/* the grants now say how the sender was authenticated: it opened
+	 * the link mailed to its address (DESIGN: "verified link") */
+	if (rc == 0)
+		rc = store_exec(db, "UPDATE grants SET grantor_auth ="
+		    " 'verified-link' WHERE state = 'held'"
+		    " AND lower(grantor_address) = $1", 1, v, NULL);
 	if (rc == 0)
 		n = store_held_release_tx(db, sender, 0, NULL);
 	if (rc == 0 && n < 0)

@@ -105,7 +105,8 @@ void store_challenge_info_clear(struct store_challenge_info *info);
 /* Confirm: in one transaction the challenge is marked used, the sender
  * becomes verified for the challenge's recipient and for every recipient
  * holding mail from it, and every held grant from sender becomes active
- * with an INBOX entry (a new UID; pg_notify wakes IMAP). *released_r gets
+ * with an INBOX entry (a new UID; pg_notify wakes IMAP) and grantor_auth
+ * 'verified-link'. *released_r gets
  * the number of grants released. CM_ENOTFOUND (no such challenge),
  * CM_EEXIST (used already), CM_EPERM (expired). */
 int store_challenge_confirm(struct store_conn *db,
