@@ -30,7 +30,9 @@ headers, confirm releasing held mail into INBOX, rate limits, and the
 round trip in headless Chromium over WebDriver),
 t_authres (SPF, DKIM, DMARC against a dnsmasq of its own: the exact
 Authentication-Results field, grantor_auth and auth_results),
-t_held (held mail over IMAP: summaries in Held, MOVE to INBOX
+t_challenge (the challenge's whole round trip: SPF/DKIM-authenticated
+senders challenged once, via capmail-outbound to their own MX, confirmed
+in Chromium; never forged, <>, automated or list mail), t_held (held mail over IMAP: summaries in Held, MOVE to INBOX
 releases, EXPUNGE or Junk blocks), t_tls (STARTTLS and implicit TLS with openssl s_client,
 swaks, curl, Python's ssl; certificate reload on SIGHUP: last, as it
 replaces the fixture's certificate). Last come the sanitizer
@@ -63,11 +65,12 @@ import t_held                      # noqa: E402
 import t_outbound                  # noqa: E402
 import t_verify                    # noqa: E402
 import t_authres                   # noqa: E402
+import t_challenge                 # noqa: E402
 import t_tls                       # noqa: E402
 
 MODULES = [t_roundtrip, t_storage, t_errors, t_clients, t_transcripts, t_idle,
            t_conn, t_privs, t_auth, t_senders, t_held, t_outbound, t_authres,
-           t_verify, t_tls]
+           t_verify, t_challenge, t_tls]
 
 SANITIZER_RE = re.compile(rb'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'
                           rb'|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer')
