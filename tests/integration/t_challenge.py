@@ -14,7 +14,8 @@ envelope sender, to the sender); two more messages the same day queue no
 second one; the challenge arrives in the sender's mailbox at the remote
 MX over IMAP with Auto-Submitted: auto-replied, In-Reply-To the held
 message and a link; a GET of the link releases nothing; headless
-Chromium opens it and confirms; then all three messages are in cleo's
+Chromium opens it and confirms, while cleo's IMAP session idles in INBOX
+and is told "* 3 EXISTS"; then all three messages are in cleo's
 INBOX byte-exact, their grants say verified-link, the sender is verified,
 and its next message goes straight to INBOX. A DKIM-authenticated sender
 (aligned d=) is challenged too. Never challenged (held, no queue item,
@@ -37,6 +38,7 @@ import mailutil
 from mailutil import Skip
 import t_authres
 import t_conn
+import t_idle
 import t_outbound
 import t_verify
 
@@ -264,7 +266,19 @@ def test_round_trip(env):
         raise AssertionError('GET: %d %r' % (r.status, page[:500]))
     if grant_rows(fx, tags[0]) != [['held', 'spf']]:
         raise AssertionError('the GET released the mail')
-    browser_confirm(fx, link, writer)
+    # cleo's client idles in INBOX (empty: the mail is held) and sees the
+    # release the moment it is committed
+    idler = t_idle.Raw(fx.imap_port, CLEO, CLEO_PW)
+    try:
+        if idler.select() != (0, 0):
+            raise AssertionError('INBOX is not empty before the confirmation')
+        idler.idle()
+        browser_confirm(fx, link, writer)
+        idler.expect('* 3 EXISTS')
+        idler.expect('* 3 RECENT')
+        idler.done()
+    finally:
+        idler.close()
     for t, e in zip(tags, expected):
         got = inbox(fx, t)
         if got != e:
@@ -371,7 +385,7 @@ def cases(fx):
     env = Env(fx)
     return [
         ('challenge: SPF-authenticated sender: one challenge for 3 messages, via '
-         'capmail-outbound to its MX, confirmed in Chromium, all 3 in INBOX',
+         'capmail-outbound to its MX, confirmed in Chromium, all 3 in INBOX (IDLE sees them)',
          lambda: test_round_trip(env)),
         ('challenge: aligned DKIM sender is challenged', lambda: test_dkim(env)),
         ('challenge: never for a forged sender, <>, auto-generated, bulk, list mail',

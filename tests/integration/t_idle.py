@@ -91,12 +91,12 @@ class Imapd:
 class Raw:
     """One IMAP session on a socket, line by line."""
 
-    def __init__(self, port, user=USER):
+    def __init__(self, port, user=USER, password=None):
         self.sock = socket.create_connection(('127.0.0.1', port), timeout=WAIT)
         self.buf = b''
         self.ntag = 0
         self.line()                         # greeting
-        self.cmd('LOGIN "%s" "%s"' % (user, capfix.USERS[user]))
+        self.cmd('LOGIN "%s" "%s"' % (user, password or capfix.USERS[user]))
 
     def send(self, text):
         self.sock.sendall(text.encode() + b'\r\n')
