@@ -71,6 +71,7 @@ main(int argc, char **argv)
 	struct authlimit_conf alconf;
 	const char *sub;
 	struct captoken_key *key = NULL;
+	static char url_base[300];
 	int rc;
 
 	cfg = daemon_setup(argc, argv, "capmail-gateway");
@@ -101,6 +102,10 @@ main(int argc, char **argv)
 
 	/* the keys are read while still privileged */
 	gw.verify_url_base = cfg_str(cfg, "verify_url_base");
+	if (gw.verify_url_base[0] == '\0') {	/* https://hostname */
+		snprintf(url_base, sizeof url_base, "https://%s", gw.hostname);
+		gw.verify_url_base = url_base;
+	}
 	gw.held_max_age = (long)cfg_int(cfg, "held_max_age");
 	if (cfg_str(cfg, "secret_key_file")[0] != '\0') {
 		if ((key = calloc(1, sizeof *key)) == NULL)
@@ -109,12 +114,12 @@ main(int argc, char **argv)
 		    err, sizeof err) < 0)
 			log_fatal("secret_key_file: %s", err);
 	}
-	if (key != NULL && gw.verify_url_base[0] != '\0' && gw.relay)
+	if (key != NULL && gw.relay)
 		gw.challenge_key = key;
 	else
 		log_info(NULL, "smtp challenges=off (they need "
-		    "secret_key_file, verify_url_base and relay_host): mail "
-		    "from unknown senders is held without a challenge");
+		    "secret_key_file and relay_host): mail from unknown "
+		    "senders is held without a challenge");
 	if (tls_init(cfg, err, sizeof err) < 0)
 		log_fatal("tls: %s", err);
 	gw.tls = tls_available();

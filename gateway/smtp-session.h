@@ -57,8 +57,8 @@ struct gateway {
 					 * auth_checks = no */
 	int relay;			/* relay_host set: submission queues
 					 * external recipients */
-	/* sender verification: held mail is challenged only with a key, a
-	 * verify_url_base and a relay_host to send the challenge through */
+	/* sender verification: held mail is challenged only with a key and
+	 * a relay_host to send the challenge through */
 	struct captoken_key *challenge_key;	/* NULL: no challenges */
 	const char *verify_url_base;
 	long held_max_age;		/* held_max_age: the link's life */

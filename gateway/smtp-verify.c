@@ -11,7 +11,7 @@
  * reaches an address that did not send the mail (backscatter) and never
  * answers a machine:
  *   - some recipient's grant is held (verify-unknown, unknown sender);
- *   - challenges are configured (key, verify_url_base, relay_host);
+ *   - challenges are configured (secret_key_file, relay_host);
  *   - the address the challenge goes to, MAIL FROM, is authenticated: SPF
  *     passed for its domain (not merely for HELO's), or a DKIM signature
  *     verified whose d= is that domain's organisation (RFC 7489 relaxed

@@ -58,8 +58,7 @@
  *   held link USER SENDER
  *                      print a verification link for the mail held
  *                      from SENDER to USER, to pass on by other means
- *                      (it is not mailed; verify_url_base and
- *                      secret_key_file must be set)
+ *                      (it is not mailed; secret_key_file must be set)
  *   held expire [SECONDS]
  *                      delete held grants older than SECONDS (default:
  *                      the config's held_max_age), and their messages
@@ -871,6 +870,7 @@ static int held_link(struct store_conn *db, const struct cfg *cfg,
 	char token[CAPTOKEN_STRLEN + 1], safe[520], err[512];
 	unsigned char hash[CAPTOKEN_HASH_LEN];
 	const char *base = cfg != NULL ? cfg_str(cfg, "verify_url_base") : "";
+	char dflt[300];
 	const char *keyfile = cfg != NULL ? cfg_str(cfg, "secret_key_file") :
 	    "";
 	time_t expires;
@@ -878,10 +878,15 @@ static int held_link(struct store_conn *db, const struct cfg *cfg,
 	int64_t id;
 	int rc;
 
-	if (base[0] == '\0' || keyfile[0] == '\0') {
-		fprintf(stderr, PROG ": held link: verify_url_base and "
-		    "secret_key_file must be set in the configuration\n");
+	if (keyfile[0] == '\0') {
+		fprintf(stderr, PROG ": held link: secret_key_file must be set "
+		    "in the configuration\n");
 		return EXIT_ERR;
+	}
+	if (base[0] == '\0') {	/* as the gateway: https://hostname */
+		snprintf(dflt, sizeof dflt, "https://%s",
+		    cfg_str(cfg, "hostname"));
+		base = dflt;
 	}
 	/* the link works as long as the mail may be held */
 	expires = time(NULL) + (time_t)cfg_int(cfg, "held_max_age");

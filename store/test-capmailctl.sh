@@ -290,7 +290,7 @@ run 0 -- -d "$DB" held release x@y.test
 expect out "0 released"
 # held link: needs the key and the base URL; prints base/v/TOKEN
 run 1 -- -d "$DB" held link bob@other.test x@y.test
-expect err "capmailctl: held link: verify_url_base and secret_key_file must be set in the configuration"
+expect err "capmailctl: held link: secret_key_file must be set in the configuration"
 head -c 48 /dev/urandom >"$tmp/key" && chmod 600 "$tmp/key"
 printf 'database = %s\nsecret_key_file = %s\nverify_url_base = https://v.example.test/\n' \
 	"$DB" "$tmp/key" >"$tmp/link.conf"
@@ -307,6 +307,11 @@ chmod 644 "$tmp/key"
 run 1 -- -c "$tmp/link.conf" held link bob@other.test x@y.test
 expect_grep err "capmailctl: held link: .*key"
 run 2 -- -d "$DB" held link bob@other.test
+chmod 600 "$tmp/key"
+printf 'database = %s\nsecret_key_file = %s\nhostname = mx.other.test\n' \
+	"$DB" "$tmp/key" >"$tmp/link2.conf"
+run 0 -- -c "$tmp/link2.conf" held link bob@other.test x@y.test
+expect_grep out '^https://mx\.other\.test/v/[a-z2-7]\{60\}$'
 
 # the config file's database key; -d wins over it
 printf 'database = %s\n' "$DB" >"$tmp/ok.conf"
