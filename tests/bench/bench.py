@@ -71,13 +71,13 @@ class Fixture(capfix.Fixture):
     """capfix.Fixture with log_level = info in the configuration, written
     just before the first daemon starts."""
 
-    def start_daemon(self, name, path, port):
+    def start_daemon(self, name, path, port, greets=True):
         with open(self.conf) as f:
             text = f.read()
         text = re.sub(r'(?m)^log_level = .*$', 'log_level = info', text)
         with open(self.conf, 'w') as f:
             f.write(text)
-        super().start_daemon(name, path, port)
+        super().start_daemon(name, path, port, greets)
 
 
 # ---- message makers -------------------------------------------------------
