@@ -312,10 +312,12 @@ int store_held_expire(struct store_conn *db, long max_age, char **log_r)
 		goto out;
 	/* their summaries first, so that IMAP sees them go (the cascade of
 	 * the DELETE below would take them silently) */
-	rc = store_exec(db, "SELECT coalesce(array_agg(id), '{}')::text"
-	    " FROM grants WHERE state = 'held'"
-	    " AND created < now() - make_interval(secs => $1::bigint)",
-	    1, v, &old);
+	/* locked before their summaries, as release and block lock them
+	 * (held.c): the other order deadlocks with them */
+	rc = store_exec(db, "SELECT coalesce(array_agg(id ORDER BY id),"
+	    " '{}')::text FROM (SELECT id FROM grants WHERE state = 'held'"
+	    " AND created < now() - make_interval(secs => $1::bigint)"
+	    " ORDER BY id FOR UPDATE) x", 1, v, &old);
 	if (rc == 0)
 		rc = store_held_summaries_remove_tx(db, PQgetvalue(old, 0, 0));
 	if (rc == 0)

@@ -347,6 +347,8 @@ held_summary_compose(const struct held_summary_in *in, struct buf *out)
 		    "Move this message to INBOX to receive the held message"
 		    " and trust\r\n"
 		    "the sender. Delete it, or move it to Junk, to refuse"
-		    " the sender.\r\n");
+		    " the sender.\r\n"
+		    "Moving it to any other folder refuses the sender"
+		    " too.\r\n");
 	return rc;
 }

@@ -10,7 +10,13 @@
  * deletes the entries itself (bumping highestmodseq and notifying the
  * mailbox as deliveries do) before the grants, so IMAP sessions are told.
  *
- * Locks: the summary is stored inside the delivery's per-recipient step
+ * Locks: a path that ends held grants locks them (FOR UPDATE, in id
+ * order) before it touches their summaries' grants and entries, and
+ * takes sender_rules rows before the held grants, as the web confirm
+ * does (store_challenge_confirm); a different order deadlocks two of
+ * them racing for the same held mail.
+ *
+ * The summary is stored inside the delivery's per-recipient step
  * (recipients in ascending id order); Held is created there under the
  * user's principals row lock, taken before the mailbox row, as
  * store_mailbox_create does.
@@ -150,15 +156,18 @@ int store_held_block_tx(struct store_conn *db, int64_t user,
 	if (rc != 0)
 		return rc;
 	/* every held grant from them to user, and the ones described (the
-	 * null sender's) */
-	rc = store_exec(db, "SELECT coalesce(array_agg(h.id), '{}')::text"
+	 * null sender's), locked in id order before their summaries, as
+	 * every path that ends held grants does (held.c's header) */
+	rc = store_exec(db, "SELECT coalesce(array_agg(id ORDER BY id),"
+	    " '{}')::text FROM (SELECT h.id"
 	    " FROM grants h WHERE h.state = 'held' AND h.grantee = $1::bigint"
 	    " AND (h.id IN (SELECT summary_of FROM grants"
 	    "   WHERE id = ANY ($2::bigint[]))"
 	    "  OR (h.grantor_address <> '' AND lower(h.grantor_address) IN"
 	    "   (SELECT lower(h2.grantor_address) FROM grants s"
 	    "    JOIN grants h2 ON h2.id = s.summary_of"
-	    "    WHERE s.id = ANY ($2::bigint[]))))", 2, v, &res);
+	    "    WHERE s.id = ANY ($2::bigint[]))))"
+	    " ORDER BY h.id FOR UPDATE OF h) x", 2, v, &res);
 	if (rc != 0)
 		return rc;
 	if ((v[2] = strdup(PQgetvalue(res, 0, 0))) == NULL) {
@@ -221,7 +230,13 @@ int store_held_act(struct store_conn *db, int64_t user, int64_t mailbox_id,
 	v[1] = store_i64_str(mbuf, mailbox_id);
 	v[2] = arr.data;
 	/* the visible entries, each with its summary's held grant (NULL:
-	 * not the summary of something still held) */
+	 * not the summary of something still held). Not locked: every
+	 * other path that ends a held grant (web confirm, capmailctl,
+	 * expiry, block) locks the held grants before the summaries'
+	 * entries, and so does this one (store_held_release_tx,
+	 * store_held_block_tx); locking the entries first here deadlocked
+	 * with them. A held grant another path ends meanwhile is simply
+	 * not acted on again (its summary goes with it). */
 	rc = store_exec(db, "SELECT e.uid, g.id, h.id"
 	    " FROM mailbox_entries e JOIN grants g ON g.id = e.grant_id"
 	    " JOIN mailboxes mb ON mb.id = e.mailbox_id"
@@ -229,8 +244,7 @@ int store_held_act(struct store_conn *db, int64_t user, int64_t mailbox_id,
 	    "  AND h.grantee = $1::bigint"
 	    " WHERE e.mailbox_id = $2::bigint AND mb.owner = $1::bigint"
 	    " AND e.uid = ANY ($3::bigint[]) AND g.state = 'active'"
-	    " AND g.grantee = $1::bigint ORDER BY e.uid FOR UPDATE OF e",
-	    3, v, &res);
+	    " AND g.grantee = $1::bigint ORDER BY e.uid", 3, v, &res);
 	if (rc != 0)
 		goto fail;
 	n = PQntuples(res);
@@ -304,26 +318,39 @@ int store_held_act(struct store_conn *db, int64_t user, int64_t mailbox_id,
 	res = NULL;
 	if (rc < 0)
 		goto fail;
-	/* the INBOX uid each described message got, in summary uid order */
-	rc = store_exec(db, "SELECT e.uid, mb.uidvalidity"
+	/* the INBOX uid each described message got, in summary uid order.
+	 * One released by another path meanwhile (the web link) is paired
+	 * with the INBOX entry that path made; one gone meanwhile (expired,
+	 * blocked, or moved on from INBOX) pairs with nothing and leaves
+	 * COPYUID: its summary is gone too, which the client is told */
+	rc = store_exec(db, "SELECT DISTINCT ON (x.o) x.o, e.uid,"
+	    " mb.uidvalidity"
 	    " FROM unnest($2::bigint[]) WITH ORDINALITY AS x(h, o)"
 	    " JOIN mailbox_entries e ON e.grant_id = x.h"
 	    " JOIN mailboxes mb ON mb.id = e.mailbox_id"
 	    "  AND mb.owner = $1::bigint AND mb.name = 'INBOX'"
-	    " ORDER BY x.o", 2, v, &res);
+	    " ORDER BY x.o, e.uid", 2, v, &res);
 	if (rc != 0)
 		goto fail;
-	if ((size_t)PQntuples(res) != ns) {
-		rc = CM_EDB;	/* each was held and locked: cannot happen */
-		goto fail;
-	}
-	for (size_t i = 0; i < ns; i++) {
-		int64_t uid = 0, uv = 0;
+	{
+		size_t o = 0;
+		int nrow = PQntuples(res);
 
-		store_col_i64(res, (int)i, 0, &uid);
-		store_col_i64(res, (int)i, 1, &uv);
-		(*dst_r)[i] = (uint32_t)uid;
-		*uidvalidity_r = (uint32_t)uv;
+		for (int i = 0; i < nrow; i++) {
+			int64_t ord = 0, uid = 0, uv = 0;
+
+			store_col_i64(res, i, 0, &ord);
+			store_col_i64(res, i, 1, &uid);
+			store_col_i64(res, i, 2, &uv);
+			if (ord < 1 || (size_t)ord > ns || (size_t)ord <= o) {
+				rc = CM_EDB;	/* one entry each, in order */
+				goto fail;
+			}
+			(*src_r)[o] = (*src_r)[ord - 1];
+			(*dst_r)[o++] = (uint32_t)uid;
+			*uidvalidity_r = (uint32_t)uv;
+		}
+		ns = o;
 	}
 	PQclear(res);
 	res = NULL;

@@ -13,7 +13,11 @@ senders, so it is held (store/held.h, imapd/cmd-copy.c):
   and its message gone, and the sender's next RCPT answered 550 5.7.1;
 - COPY to Junk: likewise blocked, nothing lands in Junk;
 - `capmailctl held release`: the summary leaves Held;
-- APPEND and COPY into Held are refused with NO [CANNOT].
+- APPEND and COPY into Held are refused with NO [CANNOT];
+- a UID MOVE to INBOX racing `capmailctl held release` of the same held
+  mail (both waiting on locks, made to meet by a transaction holding
+  INBOX's row): no deadlock, the release prints "1 released", MOVE is OK
+  with COPYUID pairing the summary with the one INBOX copy.
 """
 
 import email
@@ -22,6 +26,9 @@ import imaplib
 import os
 import re
 import smtplib
+import subprocess
+import threading
+import time
 
 import mailutil
 
@@ -296,6 +303,107 @@ def test_held_refuses(fx):
         m.logout()
 
 
+def lock_waiters(fx, like):
+    return int(fx.sql1("SELECT count(*) FROM pg_stat_activity"
+                       " WHERE wait_event_type = 'Lock'"
+                       " AND query LIKE '%s'" % like))
+
+
+def wait_for(what, cond):
+    """Wait for a state (not a timed assertion: the deadline only stops
+    a hung test)."""
+    deadline = time.monotonic() + 60
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError('never happened: ' + what)
+        time.sleep(0.05)
+
+
+def test_move_races_release(fx):
+    setup(fx)
+    tag = 'held-race-%d' % os.getpid()
+    sender = 'racer-%d@far.example' % os.getpid()
+    original = deliver(fx, tag, sender)
+    gid, _, _ = held_grant(fx, tag)
+    m = imap(fx)
+    psql = ctl = None
+    try:
+        clear_inbox(m)
+        uids = all_uids(m, 'Held')
+        if len(uids) != 1:
+            raise AssertionError('Held: %r' % uids)
+        select(m, 'Held')
+        uidvalidity = int(fx.sql1(
+            "SELECT m.uidvalidity FROM mailboxes m JOIN principals p"
+            " ON p.id = m.owner WHERE p.address = '%s'"
+            " AND m.name = 'INBOX'" % USER))
+        # a transaction holding INBOX's row: the release stops there,
+        # holding the held grant
+        psql = subprocess.Popen(
+            [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-qAt',
+             '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        psql.stdin.write("BEGIN;\nSELECT 'locked' FROM mailboxes m"
+                         " JOIN principals p ON p.id = m.owner"
+                         " WHERE p.address = '%s' AND m.name = 'INBOX'"
+                         " FOR UPDATE OF m;\n" % USER)
+        psql.stdin.flush()
+        if psql.stdout.readline() != 'locked\n':
+            raise AssertionError('psql did not lock INBOX')
+        ctl = subprocess.Popen([fx.capmailctl, '-c', fx.conf, 'held',
+                                'release', sender, USER],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for('the release waits for INBOX', lambda: lock_waiters(
+            fx, '%uidnext = uidnext + 1%') == 1)
+        # the MOVE, in a thread: it waits for the held grant
+        result = {}
+
+        def move():
+            try:
+                result['move'] = m.uid('MOVE', str(uids[0]), 'INBOX')
+                result['copyuid'] = m.untagged_responses.get('COPYUID')
+                result['expunge'] = m.untagged_responses.get('EXPUNGE')
+            except Exception as e:  # reported below
+                result['move'] = ('EXC', [repr(e)])
+        t = threading.Thread(target=move)
+        t.start()
+        wait_for('the MOVE waits for the held grant', lambda: lock_waiters(
+            fx, '%ORDER BY g.grantee, g.id FOR UPDATE%') == 1)
+        psql.stdin.write('COMMIT;\n')
+        psql.stdin.close()
+        psql.wait(timeout=60)
+        out, err = ctl.communicate(timeout=60)
+        t.join(60)
+        if ctl.returncode != 0 or out != b'1 released\n':
+            raise AssertionError('held release: %d %r %r'
+                                 % (ctl.returncode, out, err))
+        typ, data = result.get('move', ('none', []))
+        if typ != 'OK' or result['expunge'] != [b'1']:
+            raise AssertionError('UID MOVE: %s %r %r' % (typ, data, result))
+        inbox = all_uids(m, 'INBOX')
+        if len(inbox) != 1:
+            raise AssertionError('INBOX after the race: %r' % inbox)
+        copyuid = result['copyuid']
+        want = [('%d %d %d' % (uidvalidity, uids[0], inbox[0])).encode()]
+        if copyuid != want:
+            raise AssertionError('COPYUID %r, want %r' % (copyuid, want))
+        got = mailutil.strip_received(mailutil.fetch(m, inbox[0])['BODY[]'])
+        if got != original:
+            raise AssertionError('released message differs')
+        if all_uids(m, 'Held') != []:
+            raise AssertionError('the summary is still in Held')
+    finally:
+        for p in (psql, ctl):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        m.logout()
+    if fx.sql("SELECT state FROM grants WHERE id = %s" % gid) != [['active']]:
+        raise AssertionError('the held grant was not released')
+    if rule(fx, sender) != [['verified']]:
+        raise AssertionError('sender rule %r' % rule(fx, sender))
+
+
 def cases(fx):
     return [
         ('held: a summary in Held; UID MOVE to INBOX releases and verifies',
@@ -307,4 +415,6 @@ def cases(fx):
         ('held: capmailctl held release removes the summary (EXPUNGE seen)',
          lambda: test_ctl_release(fx)),
         ('held: APPEND and COPY into Held are refused', lambda: test_held_refuses(fx)),
+        ('held: UID MOVE to INBOX racing capmailctl held release: no'
+         ' deadlock, one copy, COPYUID', lambda: test_move_races_release(fx)),
     ]
