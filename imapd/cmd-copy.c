@@ -15,10 +15,13 @@
  *   COPY or MOVE to Junk    block: the sender is refused from now on, the
  *   (named Junk, or with    held message is deleted, the summary leaves
  *   \Junk special-use)      Held; nothing lands in Junk
- *   COPY elsewhere          an ordinary copy of the summary
- *   MOVE elsewhere          the copy, and the summary leaves Held as by
- *                           EXPUNGE: that refuses the sender, as deleting
- *                           it does (clients delete by moving to Trash)
+ *   MOVE to Trash           block, as deleting the summary does (clients
+ *   (named Trash, or with   delete by moving to Trash); nothing lands in
+ *   \Trash special-use)     Trash
+ *   COPY elsewhere          an ordinary copy of the summary (Trash too)
+ *   MOVE elsewhere          refused from Held (NO [CANNOT], saying where a
+ *                           summary can go): moving it to an archive
+ *                           folder must not refuse its sender unasked
  * COPY or MOVE into Held is refused (NO [CANNOT]): it holds summaries
  * only. With the mailbox selected read-only (EXAMINE) COPY is a plain
  * copy and MOVE is refused.
@@ -32,7 +35,7 @@
 #include "imap-commands.h"
 #include "log.h"
 
-enum copy_dest { DEST_PLAIN, DEST_INBOX, DEST_JUNK };
+enum copy_dest { DEST_PLAIN, DEST_INBOX, DEST_JUNK, DEST_TRASH };
 
 struct copy_job {
 	struct imap_job j;
@@ -40,6 +43,8 @@ struct copy_job {
 	size_t n;
 	char *dest;
 	int move, readonly;
+	int from_held;			/* the selected mailbox is Held */
+	int refused;			/* MOVE of summaries elsewhere */
 	uint32_t uidvalidity;
 	uint32_t *src, *dst;
 	size_t ncopied;
@@ -77,6 +82,9 @@ dest_kind(struct store_conn *db, int64_t user, const char *dest,
 	if (strcmp(mb.name, "Junk") == 0 || (mb.special_use != NULL &&
 	    strstr(mb.special_use, "\\Junk") != NULL))
 		*kind_r = DEST_JUNK;
+	else if (strcmp(mb.name, "Trash") == 0 || (mb.special_use != NULL &&
+	    strstr(mb.special_use, "\\Trash") != NULL))
+		*kind_r = DEST_TRASH;
 	store_mailbox_clear(&mb);
 	return 0;
 }
@@ -119,6 +127,12 @@ copy_work(struct store_conn *db, struct imap_job *j)
 	if (!cj->readonly && (rc = dest_kind(db, j->user_id, cj->dest,
 	    &kind)) < 0)
 		return rc;
+	if (kind == DEST_TRASH)	/* a MOVE there deletes; a COPY copies */
+		kind = cj->move ? DEST_JUNK : DEST_PLAIN;
+	if (kind == DEST_PLAIN && cj->move && cj->from_held) {
+		cj->refused = 1;
+		return 0;
+	}
 	if (kind == DEST_PLAIN)
 		return (cj->move ? store_entries_move : store_entries_copy)(db,
 		    j->user_id, j->mbox_id, cj->uids, cj->n, cj->dest,
@@ -188,6 +202,12 @@ copy_reply(struct imap_session *s, struct imap_job *j, int rc)
 	}
 	if (rc < 0) {
 		imap_job_store_error(j, rc, what);
+		return;
+	}
+	if (cj->refused) {
+		imap_job_tagged(j, "NO [CANNOT] Held mail summaries move to INBOX"
+		    " (to receive the message) or to Junk or Trash (to refuse"
+		    " the sender)");
 		return;
 	}
 	if (cj->nreleased > 0 || cj->nblocked > 0)
@@ -260,6 +280,8 @@ cmd_copy(struct imap_session *s, const struct imap_cmd *cmd)
 	}
 	cj->move = move;
 	cj->readonly = s->readonly;
+	cj->from_held = s->mbox_name != NULL &&
+	    strcmp(s->mbox_name, STORE_HELD_MAILBOX) == 0;
 	imap_job_init(&cj->j, s, cmd->tag, 1);
 	/* MOVE announces what it moved (RFC 6851 3.3) */
 	cj->j.allow_expunge = cmd->uid || move;

@@ -346,9 +346,7 @@ held_summary_compose(const struct held_summary_in *in, struct buf *out)
 		rc = buf_addstr(out, "\r\n"
 		    "Move this message to INBOX to receive the held message"
 		    " and trust\r\n"
-		    "the sender. Delete it, or move it to Junk, to refuse"
-		    " the sender.\r\n"
-		    "Moving it to any other folder refuses the sender"
-		    " too.\r\n");
+		    "the sender. Delete it, or move it to Junk or Trash, to"
+		    " refuse the sender.\r\n");
 	return rc;
 }

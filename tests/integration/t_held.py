@@ -259,6 +259,67 @@ def test_junk_blocks(fx):
     block_checks(fx, tag, sender, gid, mid)
 
 
+def test_move_trash_blocks(fx):
+    """MOVE to Trash is how clients delete: it refuses the sender."""
+    setup(fx)
+    tag = 'held-trash-%d' % os.getpid()
+    sender = 'binned-%d@far.example' % os.getpid()
+    deliver(fx, tag, sender)
+    gid, mid, _ = held_grant(fx, tag)
+    m = imap(fx)
+    try:
+        m.create('Trash')
+        uids = all_uids(m, 'Held')
+        select(m, 'Held')
+        typ, data = m.uid('MOVE', str(uids[0]), 'Trash')
+        if typ != 'OK':
+            raise AssertionError('UID MOVE to Trash: %s %r' % (typ, data))
+        if all_uids(m, 'Held') != [] or all_uids(m, 'Trash') != []:
+            raise AssertionError('Held or Trash not empty')
+    finally:
+        m.logout()
+    block_checks(fx, tag, sender, gid, mid)
+
+
+def test_move_elsewhere_refused(fx):
+    """MOVE of a summary to an archive folder is refused with the places
+    it can go; nothing changes. COPY there (and to Trash) copies it."""
+    setup(fx)
+    tag = 'held-archive-%d' % os.getpid()
+    sender = 'keeper-%d@far.example' % os.getpid()
+    deliver(fx, tag, sender)
+    gid, _, _ = held_grant(fx, tag)
+    m = imap(fx)
+    try:
+        m.create('Archive')
+        m.create('Trash')
+        uids = all_uids(m, 'Held')
+        select(m, 'Held')
+        typ, data = m.uid('MOVE', str(uids[0]), 'Archive')
+        want = (b'[CANNOT] Held mail summaries move to INBOX (to receive the'
+                b' message) or to Junk or Trash (to refuse the sender)')
+        if typ != 'NO' or data != [want]:
+            raise AssertionError('UID MOVE to Archive: %s %r' % (typ, data))
+        if all_uids(m, 'Held') != uids or all_uids(m, 'Archive') != []:
+            raise AssertionError('the refused MOVE changed something')
+        for box in ('Archive', 'Trash'):
+            select(m, 'Held')
+            typ, data = m.uid('COPY', str(uids[0]), box)
+            if typ != 'OK' or len(all_uids(m, box)) != 1:
+                raise AssertionError('UID COPY to %s: %s %r' % (box, typ, data))
+        if all_uids(m, 'Held') != uids:
+            raise AssertionError('COPY took the summary out of Held')
+    finally:
+        m.logout()
+    if fx.sql1("SELECT state FROM grants WHERE id = %s" % gid) != 'held':
+        raise AssertionError('the held grant changed')
+    if rule(fx, sender) != []:
+        raise AssertionError('a rule was set: %r' % rule(fx, sender))
+    # leave Held empty for the next cases
+    if fx.ctl('held', 'release', sender, USER).stdout != b'1 released\n':
+        raise AssertionError('held release after the test')
+
+
 def test_ctl_release(fx):
     setup(fx)
     tag = 'held-ctl-%d' % os.getpid()
@@ -412,6 +473,10 @@ def cases(fx):
          lambda: test_expunge_blocks(fx)),
         ('held: COPY of a summary to Junk blocks the sender',
          lambda: test_junk_blocks(fx)),
+        ('held: MOVE of a summary to Trash blocks the sender',
+         lambda: test_move_trash_blocks(fx)),
+        ('held: MOVE of a summary elsewhere is refused (NO [CANNOT]); COPY copies',
+         lambda: test_move_elsewhere_refused(fx)),
         ('held: capmailctl held release removes the summary (EXPUNGE seen)',
          lambda: test_ctl_release(fx)),
         ('held: APPEND and COPY into Held are refused', lambda: test_held_refuses(fx)),

@@ -48,8 +48,8 @@ compose(const char *hdr, const char *from)
 
 #define TAIL \
 	"Move this message to INBOX to receive the held message and trust\r\n" \
-	"the sender. Delete it, or move it to Junk, to refuse the sender.\r\n" \
-	"Moving it to any other folder refuses the sender too.\r\n"
+	"the sender. Delete it, or move it to Junk or Trash, to refuse the" \
+	" sender.\r\n"
 
 static void
 test_exact(void)
