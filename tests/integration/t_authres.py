@@ -24,6 +24,7 @@ list.
 import imaplib
 import os
 import random
+import re
 import shutil
 import smtplib
 import socket
@@ -401,6 +402,35 @@ def test_unsigned(env):
           'carla@dkim.test', 'none', 'spf=none dkim=none dmarc=fail')
 
 
+def test_many_signatures(env):
+    """Twelve signatures (selectors many0..many11, no keys): only the
+    topmost eight are tried - eight key lookups in dnsmasq's log."""
+    env.start()
+    subj = tag('many signatures')
+    msg = message(subj, 'carla@dkim.test')
+    for i in range(12):
+        p = env.fx.run([env.dkimsign, 'many%d' % i, 'dkim.test', env.key],
+                       input=msg)
+        if not p.stdout.endswith(msg):
+            raise AssertionError('dkimsign output %r' % p.stdout[:200])
+        msg = p.stdout
+    if msg.count(b'DKIM-Signature: ') != 12:
+        raise AssertionError('%d signatures' % msg.count(b'DKIM-Signature: '))
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=permerror header.d=dkim.test',
+                 'dmarc=fail header.from=dkim.test'),
+          'carla@dkim.test', 'none', 'spf=none dkim=permerror dmarc=fail')
+    with open(env.dns_log) as f:
+        asked = sorted(set(re.findall(r'query\[TXT\] (many\d+)\._domainkey\.dkim\.test',
+                                      f.read())))
+    # the last signature added is the topmost
+    want = sorted('many%d' % i for i in range(4, 12))
+    if asked != want:
+        raise AssertionError('keys looked up %r, want %r' % (asked, want))
+
+
 def test_dns_silent(env):
     """The resolver never answers: the lookups time out (a few seconds),
     the message is still stored and answered 250, results temperror."""
@@ -527,6 +557,7 @@ def cases(fx):
         ('authres: DKIM signature of another domain: dmarc=fail', test_dkim_not_aligned),
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
+        ('authres: twelve DKIM signatures: the topmost eight tried', test_many_signatures),
         ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),
         ('authres: four checks waiting on DNS: RCPT still answered, then '
          'spf=pass', test_checks_leave_the_store_its_threads),
