@@ -411,6 +411,11 @@ spf_check(struct authres_dns *d, const char *ip, const char *helo,
 		r->spf = AUTHRES_TEMPERROR;
 		return;
 	}
+	/* an IPv4 client of a dual-stack listener, "::ffff:192.0.2.1", is
+	 * that IPv4 address: libspf2 would match ip4 mechanisms (and A
+	 * records) against it never */
+	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL)
+		ip += 7;
 	if ((strchr(ip, ':') != NULL ? SPF_request_set_ipv6_str(req, ip) :
 	    SPF_request_set_ipv4_str(req, ip)) != SPF_E_SUCCESS ||
 	    (mail_from[0] != '\0' &&

@@ -13,6 +13,8 @@
 - a DNS server of ours (HeldDNS) holding four checks' SPF queries
   unanswered: another session's RCPT is answered meanwhile (the checks
   do not take the store's pool threads), then the four pass;
+- a gateway on [::] (an IPv4 client is ::ffff:127.0.0.1): SPF ip4 passes;
+- twelve DKIM signatures: only the topmost eight keys are looked up;
 - the fixture's own gateway (dns_resolver a closed port: refused at once)
   and submission (no check, no header, auth_results NULL).
 For each: the exact Authentication-Results field below our Received
@@ -431,6 +433,38 @@ def test_many_signatures(env):
         raise AssertionError('keys looked up %r, want %r' % (asked, want))
 
 
+def test_dual_stack(env):
+    """A gateway listening on [::] sees an IPv4 client as ::ffff:127.0.0.1:
+    SPF's ip4:127.0.0.1 still passes."""
+    env.start()
+    fx = env.fx
+    if not socket.has_ipv6:
+        raise Skip('no IPv6')
+    port = capfix.free_port()
+    free_port = capfix.free_port
+    capfix.free_port = lambda: port
+    try:
+        gw = t_conn.Gateway(fx, 'authres-v6', 120,
+                            'dns_resolver = 127.0.0.1:%d\n'
+                            'smtp_listen = [::]:%d\n' % (env.dns_port, port))
+    finally:
+        capfix.free_port = free_port
+    try:
+        subj = tag('dual stack')
+        msg = message(subj, 'alice@spf-pass.test')
+        send(gw.port, 'client.outside.example', 'alice@spf-pass.test', msg)
+        check(fx, subj, msg,
+              header('spf=pass smtp.mailfrom=spf-pass.test', 'dkim=none',
+                     'dmarc=pass header.from=spf-pass.test'),
+              'alice@spf-pass.test', 'spf', 'spf=pass dkim=none dmarc=pass')
+        if b'::ffff:127.0.0.1' not in gw.text():
+            raise AssertionError('the client was not seen as ::ffff:127.0.0.1:\n'
+                                 + gw.tail())
+    finally:
+        gw.stop()
+        gw.check_clean()
+
+
 def test_dns_silent(env):
     """The resolver never answers: the lookups time out (a few seconds),
     the message is still stored and answered 250, results temperror."""
@@ -558,6 +592,8 @@ def cases(fx):
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
         ('authres: twelve DKIM signatures: the topmost eight tried', test_many_signatures),
+        ('authres: dual-stack listener, IPv4 client: ip4 mechanism passes',
+         test_dual_stack),
         ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),
         ('authres: four checks waiting on DNS: RCPT still answered, then '
          'spf=pass', test_checks_leave_the_store_its_threads),
