@@ -177,6 +177,16 @@ class Env:
         b64 = ''.join(l for l in pub.stdout.decode().splitlines()
                       if not l.startswith('-----'))
         key_txt = 'v=DKIM1; k=rsa; p=' + b64
+        # a 4096-bit key: its TXT answer (about 800 bytes) does not fit
+        # in 512 bytes of UDP, the resolver must ask again over TCP
+        self.bigkey = os.path.join(fx.dir, 'dkim-big.key')
+        fx.run(['openssl', 'genrsa', '-out', self.bigkey, '4096'])
+        pub = fx.run(['openssl', 'rsa', '-in', self.bigkey, '-pubout'])
+        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
+                      if not l.startswith('-----'))
+        big_txt = 'v=DKIM1; k=rsa; p=' + b64
+        big_txt = ','.join(big_txt[i:i + 255]
+                           for i in range(0, len(big_txt), 255))
         self.dns_port = capfix.free_port()
         zones = [
             ('spf-pass.test', 'v=spf1 ip4:127.0.0.1 -all'),
@@ -185,6 +195,7 @@ class Env:
             ('sel._domainkey.dkim.test', key_txt),
             ('_dmarc.dkim.test', 'v=DMARC1; p=reject'),
             ('sel._domainkey.other.test', key_txt),
+            ('big._domainkey.dkim.test', big_txt),
         ]
         self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
         argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
@@ -361,6 +372,22 @@ def test_dkim_aligned(env):
     msg = sign(env, message(subj, 'carla@dkim.test'), 'dkim.test')
     send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
     check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=pass header.d=dkim.test',
+                 'dmarc=pass header.from=dkim.test'),
+          'carla@dkim.test', 'dkim', 'spf=none dkim=pass dmarc=pass')
+
+
+def test_dkim_4096(env):
+    """A 4096-bit key: the answer is truncated over UDP, TCP gets it."""
+    env.start()
+    subj = tag('dkim 4096')
+    msg = message(subj, 'carla@dkim.test')
+    p = env.fx.run([env.dkimsign, 'big', 'dkim.test', env.bigkey], input=msg)
+    if not p.stdout.endswith(msg):
+        raise AssertionError('dkimsign output %r' % p.stdout[:200])
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', p.stdout)
+    check(env.fx, subj, p.stdout,
           header('spf=none smtp.mailfrom=dkim.test',
                  'dkim=pass header.d=dkim.test',
                  'dmarc=pass header.from=dkim.test'),
@@ -588,6 +615,7 @@ def cases(fx):
         ('authres: SPF fail: grantor_auth none', test_spf_fail),
         ('authres: null sender: SPF of the HELO name', test_null_sender_helo),
         ('authres: aligned DKIM signature (dkimsign): grantor_auth dkim', test_dkim_aligned),
+        ('authres: 4096-bit DKIM key (TXT answer over TCP): dkim=pass', test_dkim_4096),
         ('authres: DKIM signature of another domain: dmarc=fail', test_dkim_not_aligned),
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
