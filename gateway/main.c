@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,24 @@ on_sighup(uv_signal_t *h, int signum)
 	(void)h;
 	log_info(NULL, "smtp reloading tls signal=%d", signum);
 	(void)tls_reload();
+}
+
+/* libuv's pool (four threads unless told) runs both the store's work
+ * (at most store_connections at once) and the auth checks (at most
+ * GATEWAY_AUTH_MAX): with a thread for each, checks waiting seconds on a
+ * sender's DNS never hold up RCPT lookups and deliveries. libuv reads
+ * the size when the pool starts, at the first piece of work. */
+static void
+pool_size(unsigned long want)
+{
+	const char *env = getenv("UV_THREADPOOL_SIZE");
+	char n[24];
+
+	if (env != NULL && strtoul(env, NULL, 10) >= want)
+		return;
+	snprintf(n, sizeof n, "%lu", want);
+	if (setenv("UV_THREADPOOL_SIZE", n, 1) != 0)
+		log_fatal("setenv UV_THREADPOOL_SIZE: out of memory");
 }
 
 int
@@ -98,6 +117,8 @@ main(int argc, char **argv)
 		    &gw.authres, err, sizeof err)) < 0)
 			log_fatal("auth checks: %s", rc == CM_ENOMEM ?
 			    "out of memory" : err);
+		pool_size((unsigned long)cfg_int(cfg, "store_connections") +
+		    GATEWAY_AUTH_MAX);
 	}
 
 	/* the keys are read while still privileged */

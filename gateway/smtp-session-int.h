@@ -116,6 +116,7 @@ struct smtp_session {
 	unsigned auth_checked:1;	/* auth holds a real check's result */
 	char auth_summary[64];		/* authres_summary(), for the grants */
 	uv_work_t auth_work;
+	struct smtp_session *auth_next;	/* waiting for a check slot */
 };
 
 struct smtp_cmd {

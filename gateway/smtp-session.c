@@ -814,10 +814,11 @@ auth_work(uv_work_t *w)
 	    s->tx.from, s->tx.msg.data, s->tx.msg.len, &s->auth);
 }
 
+/* The check of s ended (or, the client gone, will not run): store the
+ * message, or nothing. */
 static void
-auth_done(uv_work_t *w, int status)
+auth_finish(struct smtp_session *s)
 {
-	struct smtp_session *s = w->data;
 	char dom[3][80];
 
 	if (conn_closing(s->c)) {
@@ -842,6 +843,55 @@ auth_done(uv_work_t *w, int status)
 	    log_safe(dom[2], sizeof dom[2], s->auth.from_domain,
 	    strlen(s->auth.from_domain)));
 	deliver_start(s);
+}
+
+static void auth_done(uv_work_t *w, int status);
+
+static int
+auth_start(struct smtp_session *s)
+{
+	int rc;
+
+	s->auth_work.data = s;
+	if ((rc = uv_queue_work(s->gw->loop, &s->auth_work, auth_work,
+	    auth_done)) == 0)
+		s->gw->auth_running++;
+	return rc;
+}
+
+/* Start waiting checks while fewer than GATEWAY_AUTH_MAX run: the pool's
+ * other threads stay free for the store, whatever the senders' DNS does. */
+static void
+auth_dequeue(struct gateway *gw)
+{
+	while (gw->auth_running < GATEWAY_AUTH_MAX &&
+	    gw->auth_wait_head != NULL) {
+		struct smtp_session *s = gw->auth_wait_head;
+
+		if ((gw->auth_wait_head = s->auth_next) == NULL)
+			gw->auth_wait_tail = NULL;
+		s->auth_next = NULL;
+		if (conn_closing(s->c)) {
+			auth_finish(s);
+			continue;
+		}
+		if (auth_start(s) < 0) {
+			log_warn(s->c->id, "smtp auth id=%s error=cannot queue "
+			    "the checks", s->tx.id);
+			deliver_start(s);
+		}
+	}
+}
+
+static void
+auth_done(uv_work_t *w, int status)
+{
+	struct smtp_session *s = w->data;
+	struct gateway *gw = s->gw;
+
+	gw->auth_running--;
+	auth_finish(s);
+	auth_dequeue(gw);
 }
 
 /* The message is complete (DATA's end line, BDAT LAST): refuse it if it
@@ -870,9 +920,18 @@ message_end(struct smtp_session *s)
 	conn_hold(s->c);
 	s->gw->pending++;
 	if (!s->submission && s->gw->authres != NULL) {
-		s->auth_work.data = s;
-		if (uv_queue_work(s->gw->loop, &s->auth_work, auth_work,
-		    auth_done) == 0)
+		struct gateway *gw = s->gw;
+
+		if (gw->auth_running >= GATEWAY_AUTH_MAX) {
+			s->auth_next = NULL;
+			if (gw->auth_wait_tail != NULL)
+				gw->auth_wait_tail->auth_next = s;
+			else
+				gw->auth_wait_head = s;
+			gw->auth_wait_tail = s;
+			return;
+		}
+		if (auth_start(s) == 0)
 			return;
 		log_warn(s->c->id, "smtp auth id=%s error=cannot queue the "
 		    "checks", tx->id);

@@ -63,6 +63,11 @@ struct gateway {
 	const char *verify_url_base;
 	long held_max_age;		/* held_max_age: the link's life */
 	unsigned pending;		/* store requests in flight */
+	/* SPF/DKIM/DMARC checks on libuv's pool: at most GATEWAY_AUTH_MAX
+	 * at once, the others wait in line (see main.c: the pool has a
+	 * thread for each of them besides the store's) */
+	unsigned auth_running;
+	struct smtp_session *auth_wait_head, *auth_wait_tail;
 	int stopping;			/* stop when nothing is left */
 	struct smtp_session *sessions;	/* every open session */
 	unsigned nsessions;
@@ -85,6 +90,9 @@ extern const struct conn_handler smtp_submission_handler;
  * committed message is still acknowledged - and new connections get 421.
  * The loop is stopped when no session and no store request is left. */
 void gateway_stop(struct gateway *gw);
+
+/* Auth checks run at once (each may wait seconds on DNS). */
+#define GATEWAY_AUTH_MAX 4
 /* A piece of store work counted in gw->pending ended: when stopping and
  * nothing is left, end the loop. */
 void gateway_maybe_stop(struct gateway *gw);

@@ -2,12 +2,12 @@
  * authres: see authres.h. The DNS underneath is authres-dns.c.
  *
  * One check: the RFC5322.From domain (libetpan's header parser), SPF for
- * MAIL FROM's domain (HELO's for <>), every DKIM signature (libopendkim),
- * then the DMARC record of the From domain or, failing that, of its
- * organisational domain; alignment (RFC 7489 section 3.1) uses the
- * record's adkim/aspf, relaxed when there is no record. The DKIM result
- * reported is the best signature's: an aligned pass, then any pass, then
- * temperror, fail, permerror, neutral.
+ * MAIL FROM's domain (HELO's for <>), the topmost MAX_SIGS DKIM signatures
+ * (libopendkim), then the DMARC record of the From domain or, failing
+ * that, of its organisational domain; alignment (RFC 7489 section 3.1)
+ * uses the record's adkim/aspf, relaxed when there is no record. The
+ * DKIM result reported is the best signature's: an aligned pass, then
+ * any pass, then temperror, fail, permerror, neutral.
  */
 #include "config.h"
 
@@ -411,6 +411,11 @@ spf_check(struct authres_dns *d, const char *ip, const char *helo,
 		r->spf = AUTHRES_TEMPERROR;
 		return;
 	}
+	/* an IPv4 client of a dual-stack listener, "::ffff:192.0.2.1", is
+	 * that IPv4 address: libspf2 would match ip4 mechanisms (and A
+	 * records) against it never */
+	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL)
+		ip += 7;
 	if ((strchr(ip, ':') != NULL ? SPF_request_set_ipv6_str(req, ip) :
 	    SPF_request_set_ipv4_str(req, ip)) != SPF_E_SUCCESS ||
 	    (mail_from[0] != '\0' &&
@@ -483,6 +488,60 @@ sig_result(DKIM_SIGINFO *si)
 	}
 }
 
+static int
+is_dkim_sig_field(const char *p, size_t n)
+{
+	static const char name[] = "DKIM-Signature";
+	size_t i = sizeof name - 1;
+
+	if (n < i || strncasecmp(p, name, i) != 0)
+		return 0;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == ':';
+}
+
+/* The message to libopendkim, but for the DKIM-Signature fields after the
+ * first MAX_SIGS (RFC 6376 section 6.1: verifiers may limit the number of
+ * signatures they try). The library hashes the body once per distinct
+ * l= and verifies every signature it is shown, so a message with
+ * thousands of them would cost seconds of CPU; prescreening does not
+ * help, it comes after the hashing is set up. */
+static DKIM_STAT
+dkim_feed(DKIM *dk, const char *msg, size_t len)
+{
+	size_t i = 0, from = 0;
+	int nsig = 0;
+	DKIM_STAT st;
+
+	while (i < len) {
+		const char *nl;
+		size_t end;
+
+		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < len &&
+		    msg[i + 1] == '\n'))
+			break;		/* the empty line: the body follows */
+		/* the field: its line and any folded ones */
+		end = i;
+		do {
+			nl = memchr(msg + end, '\n', len - end);
+			end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+		} while (end < len && (msg[end] == ' ' || msg[end] == '\t'));
+		if (is_dkim_sig_field(msg + i, end - i) && ++nsig > MAX_SIGS) {
+			if (i > from && (st = dkim_chunk(dk,
+			    (unsigned char *)(uintptr_t)(msg + from),
+			    i - from)) != DKIM_STAT_OK)
+				return st;
+			from = end;
+		}
+		i = end;
+	}
+	if (len == from)
+		return DKIM_STAT_OK;
+	return dkim_chunk(dk, (unsigned char *)(uintptr_t)(msg + from),
+	    len - from);
+}
+
 /* Verify every signature: their results in sigs (at most MAX_SIGS), the
  * count returned. */
 static int
@@ -501,7 +560,7 @@ dkim_check(struct authres_ctx *ctx, struct authres_dns *d, const char *msg,
 		authres_dns_current = NULL;
 		return 0;
 	}
-	st = dkim_chunk(dk, (unsigned char *)(uintptr_t)msg, len);
+	st = dkim_feed(dk, msg, len);
 	if (st == DKIM_STAT_OK)
 		st = dkim_chunk(dk, NULL, 0);
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_BADSIG ||

@@ -10,6 +10,11 @@
   not aligned, altered after signing), unsigned;
 - a DNS server that never answers (a UDP socket nobody reads): the 250
   still comes, every result that needed DNS says temperror;
+- a DNS server of ours (HeldDNS) holding four checks' SPF queries
+  unanswered: another session's RCPT is answered meanwhile (the checks
+  do not take the store's pool threads), then the four pass;
+- a gateway on [::] (an IPv4 client is ::ffff:127.0.0.1): SPF ip4 passes;
+- twelve DKIM signatures: only the topmost eight keys are looked up;
 - the fixture's own gateway (dns_resolver a closed port: refused at once)
   and submission (no check, no header, auth_results NULL).
 For each: the exact Authentication-Results field below our Received
@@ -21,11 +26,13 @@ list.
 import imaplib
 import os
 import random
+import re
 import shutil
 import smtplib
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import capfix
@@ -56,6 +63,84 @@ def dns_rcode(port, name, timeout=1.0):
     if len(data) < 12 or struct.unpack('!H', data[:2])[0] != qid:
         return None
     return data[3] & 0x0f
+
+
+class HeldDNS(threading.Thread):
+    """A DNS server on loopback that answers TXT queries from zones (else
+    NXDOMAIN), or, while held, keeps every query unanswered until
+    release(). seen: the names asked so far."""
+
+    def __init__(self, zones):
+        super().__init__(daemon=True)
+        self.zones = zones
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.held = []
+        self.holding = False
+        self.seen = []
+        self.done = False
+
+    def answer(self, q, addr):
+        qid, = struct.unpack('!H', q[:2])
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode('ascii', 'replace'))
+            i += 1 + q[i]
+        qtype, = struct.unpack('!H', q[i + 1:i + 3])
+        question = q[12:i + 5]
+        name = '.'.join(labels).lower()
+        txt = self.zones.get(name) if qtype == 16 else None
+        rcode = 0 if txt is not None or name in self.zones else 3
+        rr = b''
+        if txt is not None:
+            data = txt.encode()
+            rdata = b''.join(bytes([len(data[j:j + 255])]) + data[j:j + 255]
+                             for j in range(0, len(data), 255))
+            rr = struct.pack('!HHHIH', 0xc00c, 16, 1, 60, len(rdata)) + rdata
+        head = struct.pack('!HHHHHH', qid, 0x8580 | rcode, 1,
+                           1 if rr else 0, 0, 0)
+        self.sock.sendto(head + question + rr, addr)
+
+    def run(self):
+        while not self.done:
+            try:
+                q, addr = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                try:
+                    n, i = [], 12
+                    while q[i] != 0:
+                        n.append(q[i + 1:i + 1 + q[i]].decode('ascii', 'replace'))
+                        i += 1 + q[i]
+                    self.seen.append('.'.join(n).lower())
+                except IndexError:
+                    continue
+                if self.holding:
+                    self.held.append((q, addr))
+                    continue
+            self.answer(q, addr)
+
+    def hold(self):
+        with self.lock:
+            self.holding = True
+
+    def release(self):
+        with self.lock:
+            self.holding = False
+            held, self.held = self.held, []
+        for q, addr in held:
+            self.answer(q, addr)
+
+    def stop(self):
+        self.done = True
+        self.join(10)
+        self.sock.close()
 
 
 class Env:
@@ -92,6 +177,16 @@ class Env:
         b64 = ''.join(l for l in pub.stdout.decode().splitlines()
                       if not l.startswith('-----'))
         key_txt = 'v=DKIM1; k=rsa; p=' + b64
+        # a 4096-bit key: its TXT answer (about 800 bytes) does not fit
+        # in 512 bytes of UDP, the resolver must ask again over TCP
+        self.bigkey = os.path.join(fx.dir, 'dkim-big.key')
+        fx.run(['openssl', 'genrsa', '-out', self.bigkey, '4096'])
+        pub = fx.run(['openssl', 'rsa', '-in', self.bigkey, '-pubout'])
+        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
+                      if not l.startswith('-----'))
+        big_txt = 'v=DKIM1; k=rsa; p=' + b64
+        big_txt = ','.join(big_txt[i:i + 255]
+                           for i in range(0, len(big_txt), 255))
         self.dns_port = capfix.free_port()
         zones = [
             ('spf-pass.test', 'v=spf1 ip4:127.0.0.1 -all'),
@@ -100,6 +195,7 @@ class Env:
             ('sel._domainkey.dkim.test', key_txt),
             ('_dmarc.dkim.test', 'v=DMARC1; p=reject'),
             ('sel._domainkey.other.test', key_txt),
+            ('big._domainkey.dkim.test', big_txt),
         ]
         self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
         argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
@@ -282,6 +378,22 @@ def test_dkim_aligned(env):
           'carla@dkim.test', 'dkim', 'spf=none dkim=pass dmarc=pass')
 
 
+def test_dkim_4096(env):
+    """A 4096-bit key: the answer is truncated over UDP, TCP gets it."""
+    env.start()
+    subj = tag('dkim 4096')
+    msg = message(subj, 'carla@dkim.test')
+    p = env.fx.run([env.dkimsign, 'big', 'dkim.test', env.bigkey], input=msg)
+    if not p.stdout.endswith(msg):
+        raise AssertionError('dkimsign output %r' % p.stdout[:200])
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', p.stdout)
+    check(env.fx, subj, p.stdout,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=pass header.d=dkim.test',
+                 'dmarc=pass header.from=dkim.test'),
+          'carla@dkim.test', 'dkim', 'spf=none dkim=pass dmarc=pass')
+
+
 def test_dkim_not_aligned(env):
     env.start()
     subj = tag('dkim other')
@@ -319,6 +431,67 @@ def test_unsigned(env):
           'carla@dkim.test', 'none', 'spf=none dkim=none dmarc=fail')
 
 
+def test_many_signatures(env):
+    """Twelve signatures (selectors many0..many11, no keys): only the
+    topmost eight are tried - eight key lookups in dnsmasq's log."""
+    env.start()
+    subj = tag('many signatures')
+    msg = message(subj, 'carla@dkim.test')
+    for i in range(12):
+        p = env.fx.run([env.dkimsign, 'many%d' % i, 'dkim.test', env.key],
+                       input=msg)
+        if not p.stdout.endswith(msg):
+            raise AssertionError('dkimsign output %r' % p.stdout[:200])
+        msg = p.stdout
+    if msg.count(b'DKIM-Signature: ') != 12:
+        raise AssertionError('%d signatures' % msg.count(b'DKIM-Signature: '))
+    send(env.gw.port, 'client.outside.example', 'carla@dkim.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=none smtp.mailfrom=dkim.test',
+                 'dkim=permerror header.d=dkim.test',
+                 'dmarc=fail header.from=dkim.test'),
+          'carla@dkim.test', 'none', 'spf=none dkim=permerror dmarc=fail')
+    with open(env.dns_log) as f:
+        asked = sorted(set(re.findall(r'query\[TXT\] (many\d+)\._domainkey\.dkim\.test',
+                                      f.read())))
+    # the last signature added is the topmost
+    want = sorted('many%d' % i for i in range(4, 12))
+    if asked != want:
+        raise AssertionError('keys looked up %r, want %r' % (asked, want))
+
+
+def test_dual_stack(env):
+    """A gateway listening on [::] sees an IPv4 client as ::ffff:127.0.0.1:
+    SPF's ip4:127.0.0.1 still passes."""
+    env.start()
+    fx = env.fx
+    if not socket.has_ipv6:
+        raise Skip('no IPv6')
+    port = capfix.free_port()
+    free_port = capfix.free_port
+    capfix.free_port = lambda: port
+    try:
+        gw = t_conn.Gateway(fx, 'authres-v6', 120,
+                            'dns_resolver = 127.0.0.1:%d\n'
+                            'smtp_listen = [::]:%d\n' % (env.dns_port, port))
+    finally:
+        capfix.free_port = free_port
+    try:
+        subj = tag('dual stack')
+        msg = message(subj, 'alice@spf-pass.test')
+        send(gw.port, 'client.outside.example', 'alice@spf-pass.test', msg)
+        check(fx, subj, msg,
+              header('spf=pass smtp.mailfrom=spf-pass.test', 'dkim=none',
+                     'dmarc=pass header.from=spf-pass.test'),
+              'alice@spf-pass.test', 'spf', 'spf=pass dkim=none dmarc=pass')
+        if b'::ffff:127.0.0.1' not in gw.text():
+            raise AssertionError('the client was not seen as ::ffff:127.0.0.1:\n'
+                                 + gw.tail())
+    finally:
+        gw.stop()
+        gw.check_clean()
+
+
 def test_dns_silent(env):
     """The resolver never answers: the lookups time out (a few seconds),
     the message is still stored and answered 250, results temperror."""
@@ -332,6 +505,77 @@ def test_dns_silent(env):
                  'dmarc=temperror header.from=spf-pass.test'),
           'alice@spf-pass.test', 'none',
           'spf=temperror dkim=temperror dmarc=temperror')
+
+
+def test_checks_leave_the_store_its_threads(env):
+    """Four messages whose SPF lookups the DNS server holds unanswered
+    keep four auth checks waiting (libuv's default pool has four
+    threads): a fifth session's RCPT, store work, is still answered
+    while they wait; once the answers come, the four pass SPF."""
+    env.start()
+    fx = env.fx
+    n = 4
+    doms = ['held%d.test' % i for i in range(n)]
+    dns = HeldDNS(dict((d, 'v=spf1 ip4:127.0.0.1 -all') for d in doms))
+    dns.start()
+    gw, sessions = None, []
+    try:
+        gw = t_conn.Gateway(fx, 'authres-held', 120,
+                            'dns_resolver = 127.0.0.1:%d\n' % dns.port)
+        dns.hold()
+        subjects = []
+        for d in doms:
+            subj = tag('held dns ' + d)
+            msg = message(subj, 'alice@' + d)
+            s = smtplib.SMTP('127.0.0.1', gw.port, timeout=120)
+            sessions.append(s)
+            s.ehlo('client.outside.example')
+            for cmd, want in (('mail FROM:<alice@%s>' % d, 250),
+                              ('rcpt TO:<%s>' % RCPT, 250), ('data', 354)):
+                s.putcmd(cmd)
+                code, resp = s.getreply()
+                if code != want:
+                    raise AssertionError('%s: %d %r' % (cmd, code, resp))
+            s.send(msg + b'.\r\n')
+            subjects.append((subj, msg, d))
+        end = time.time() + 60
+        while not all(d in dns.seen for d in doms):
+            if time.time() > end:
+                raise AssertionError('the DNS server saw %r' % dns.seen)
+            time.sleep(0.05)
+        s = smtplib.SMTP('127.0.0.1', gw.port, timeout=120)
+        sessions.append(s)
+        s.ehlo('client.outside.example')
+        code, resp = s.mail('bob@spf-pass.test')
+        if code != 250:
+            raise AssertionError('MAIL: %d %r' % (code, resp))
+        code, resp = s.rcpt(RCPT)
+        held_then = len(dns.held)
+        dns.release()
+        if code != 250:
+            raise AssertionError('RCPT: %d %r' % (code, resp))
+        for s, (subj, msg, d) in zip(sessions, subjects):
+            code, resp = s.getreply()
+            if code != 250 or not resp.startswith(b'2.0.0 Ok: queued as '):
+                raise AssertionError('DATA: %d %r' % (code, resp))
+        for subj, msg, d in subjects:
+            check(fx, subj, msg,
+                  header('spf=pass smtp.mailfrom=' + d, 'dkim=none',
+                         'dmarc=none header.from=' + d),
+                  'alice@' + d, 'spf', 'spf=pass dkim=none dmarc=none')
+        if held_then < n:
+            raise AssertionError('%d queries held when RCPT was answered'
+                                 % held_then)
+    finally:
+        for s in sessions:
+            try:
+                s.close()
+            except OSError:
+                pass
+        if gw is not None:
+            gw.stop()
+            gw.check_clean()
+        dns.stop()
 
 
 def test_fixture_gateway(env):
@@ -371,10 +615,16 @@ def cases(fx):
         ('authres: SPF fail: grantor_auth none', test_spf_fail),
         ('authres: null sender: SPF of the HELO name', test_null_sender_helo),
         ('authres: aligned DKIM signature (dkimsign): grantor_auth dkim', test_dkim_aligned),
+        ('authres: 4096-bit DKIM key (TXT answer over TCP): dkim=pass', test_dkim_4096),
         ('authres: DKIM signature of another domain: dmarc=fail', test_dkim_not_aligned),
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
+        ('authres: twelve DKIM signatures: the topmost eight tried', test_many_signatures),
+        ('authres: dual-stack listener, IPv4 client: ip4 mechanism passes',
+         test_dual_stack),
         ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),
+        ('authres: four checks waiting on DNS: RCPT still answered, then '
+         'spf=pass', test_checks_leave_the_store_its_threads),
         ('authres: fixture gateway (closed resolver port): temperror at once',
          test_fixture_gateway),
         ('authres: submission: no check, no header, auth_results NULL', test_submission),
