@@ -8,6 +8,7 @@
 
 #include "challenge.h"
 #include "errors.h"
+#include "maildate.h"
 
 static int is_wsp(char c)
 {
@@ -162,22 +163,6 @@ static int is_ascii(const char *s)
 	return 1;
 }
 
-static int date_rfc5322(struct buf *b, time_t t)
-{
-	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return CM_EINVAL;
-	return buf_printf(b, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 int challenge_compose(const struct challenge_msg *m, struct buf *out)
 {
 	const char *dom;
@@ -201,7 +186,7 @@ int challenge_compose(const struct challenge_msg *m, struct buf *out)
 	    "Subject: Auto: please confirm your message to %s\r\n"
 	    "Date: ", dom, m->sender, m->recipient);
 	if (rc == 0)
-		rc = date_rfc5322(out, m->now);
+		rc = maildate_add(out, m->now);
 	ADD("\r\nMessage-ID: <challenge.%s@%s>\r\n", m->unique, m->hostname);
 	if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0')
 		ADD("In-Reply-To: %s\r\nReferences: %s\r\n", m->in_reply_to,
@@ -224,7 +209,7 @@ int challenge_compose(const struct challenge_msg *m, struct buf *out)
 	    utf8 ? "utf-8" : "us-ascii", utf8 ? "8bit" : "7bit",
 	    m->recipient, m->url, m->sender);
 	if (rc == 0)
-		rc = date_rfc5322(out, m->expires);
+		rc = maildate_add(out, m->expires);
 	ADD("; mail that\r\n"
 	    "is not confirmed by then is deleted unread.\r\n"
 	    "\r\n"

@@ -9,6 +9,7 @@
 
 #include "dsn.h"
 #include "errors.h"
+#include "maildate.h"
 
 static int is_digit(char c)
 {
@@ -42,22 +43,6 @@ void dsn_status(int code, const char *text, char out[16])
 	}
 	out[0] = cls;
 	memcpy(out + 1, ".0.0", 5);
-}
-
-static int date_rfc5322(struct buf *b, time_t t)
-{
-	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return CM_EINVAL;
-	return buf_printf(b, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* s as one line of printable ASCII, at most max bytes. */
@@ -147,7 +132,7 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
 		rc = add_addr(out, r->to);
 	ADD(">\r\nSubject: Undelivered Mail Returned to Sender\r\nDate: ");
 	if (rc == 0)
-		rc = date_rfc5322(out, r->now);
+		rc = maildate_add(out, r->now);
 	ADD("\r\nMessage-ID: <dsn.");
 	LINE(r->unique, 60);
 	ADD("@");
@@ -184,7 +169,7 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
 	LINE(r->hostname, 253);
 	ADD("\r\nArrival-Date: ");
 	if (rc == 0)
-		rc = date_rfc5322(out, r->arrival);
+		rc = maildate_add(out, r->arrival);
 	ADD("\r\n");
 	for (i = 0; i < r->nrcpts; i++) {
 		ADD("\r\nFinal-Recipient: rfc822; ");
@@ -204,7 +189,7 @@ int dsn_build(const struct dsn_report *r, struct buf *out)
 		}
 		ADD("\r\nLast-Attempt-Date: ");
 		if (rc == 0)
-			rc = date_rfc5322(out, r->now);
+			rc = maildate_add(out, r->now);
 		ADD("\r\n");
 	}
 	ADD("\r\n--%s\r\n"

@@ -14,6 +14,7 @@ lib_libcapmail_a_SOURCES = \
 	lib/hdrdecode.c lib/hdrdecode.h \
 	lib/imapstr.c lib/imapstr.h \
 	lib/log.c lib/log.h \
+	lib/maildate.c lib/maildate.h \
 	lib/msgsum.c lib/msgsum.h \
 	lib/privdrop.c lib/privdrop.h \
 	lib/sasl.c lib/sasl.h \

@@ -17,16 +17,12 @@
 #include "errors.h"
 #include "hdrdecode.h"
 #include "held.h"
+#include "maildate.h"
 
 #define SUBJECT_MAX 900		/* bytes of original subject kept */
 #define FOLD_AT 76		/* fold subject lines past this column */
 #define EW_CHUNK 45		/* bytes per B encoded word: 60 base64 chars,
 				 * 72 with =?UTF-8?B? ?= (RFC 2047: <= 75) */
-
-static const char *const wdays[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-	"Fri", "Sat" };
-static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t
@@ -257,13 +253,11 @@ add_subject(struct buf *out, const char *v, size_t vlen)
 static int
 add_date(struct buf *out, const char *name, time_t t)
 {
-	struct tm tm;
+	int rc = buf_addstr(out, name);
 
-	if (gmtime_r(&t, &tm) == NULL)
-		return CM_EINVAL;
-	return buf_printf(out, "%s%s, %d %s %04d %02d:%02d:%02d +0000\r\n",
-	    name, wdays[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (rc == 0)
+		rc = maildate_add(out, t);
+	return rc == 0 ? buf_addstr(out, "\r\n") : rc;
 }
 
 /* One body line "label value" with the value made safe. */

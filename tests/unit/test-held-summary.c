@@ -67,7 +67,7 @@ test_exact(void)
 	    "From: Held mail <MAILER-DAEMON@held.test>\r\n"
 	    "To: <hana@held.test>\r\n"
 	    "Subject: Held: Hello there\r\n"
-	    "Date: Mon, 2 Jun 2025 10:00:00 +0000\r\n"
+	    "Date: Mon, 02 Jun 2025 10:00:00 +0000\r\n"
 	    "Message-ID: <held.42@held.test>\r\n"
 	    "Auto-Submitted: auto-generated\r\n"
 	    "MIME-Version: 1.0\r\n"
