@@ -8,6 +8,7 @@
 
 #include "challenge.h"
 #include "errors.h"
+#include "hdrdecode.h"
 #include "maildate.h"
 
 static int is_wsp(char c)
@@ -90,41 +91,13 @@ static void field(const char *name, size_t nlen, const char *v, size_t vlen,
 void challenge_facts_read(const char *msg, size_t len,
     struct challenge_facts *f)
 {
-	size_t i = 0;
+	struct hdr_iter it = { msg, len, 0 };
+	const char *name, *val;
+	size_t nlen, vlen;
 
 	memset(f, 0, sizeof *f);
-	while (i < len) {
-		size_t start = i, colon, end;
-
-		/* a blank line (or a bare LF one) ends the header */
-		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < len &&
-		    msg[i + 1] == '\n'))
-			return;
-		for (colon = i; colon < len && msg[colon] != ':' &&
-		    msg[colon] != '\n'; colon++)
-			;
-		/* the field runs to a line end not followed by WSP */
-		for (end = colon; end < len; end++)
-			if (msg[end] == '\n' &&
-			    (end + 1 >= len || !is_wsp(msg[end + 1])))
-				break;
-		i = end < len ? end + 1 : len;
-		if (colon >= len || msg[colon] != ':')
-			continue;	/* not a field: skip the line */
-		while (colon > start && is_wsp(msg[colon - 1]))
-			colon--;	/* "Name :" (obsolete syntax) */
-		if (colon == start)
-			continue;
-		{
-			size_t vstart = colon;
-
-			while (vstart < end && msg[vstart] != ':')
-				vstart++;
-			vstart++;
-			field(msg + start, colon - start, msg + vstart,
-			    end > vstart ? end - vstart : 0, f);
-		}
-	}
+	while (hdr_next(&it, &name, &nlen, &val, &vlen))
+		field(name, nlen, val, vlen, f);
 }
 
 int challenge_wanted(const char *sender, const struct challenge_facts *f)
