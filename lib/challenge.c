@@ -136,6 +136,12 @@ static int is_ascii(const char *s)
 	return 1;
 }
 
+/* The longest msg-id that fits "In-Reply-To: " on one line of at most
+ * 998 characters (RFC 5322 2.1.1): a longer one is left out, as the
+ * held message may carry one up to CHALLENGE_MSGID_MAX long, and a relay
+ * may refuse a longer line (RFC 5321 4.5.3.1.6). */
+#define REF_MAX (998 - sizeof "In-Reply-To: " + 1)
+
 int challenge_compose(const struct challenge_msg *m, struct buf *out)
 {
 	const char *dom;
@@ -161,7 +167,8 @@ int challenge_compose(const struct challenge_msg *m, struct buf *out)
 	if (rc == 0)
 		rc = maildate_add(out, m->now);
 	ADD("\r\nMessage-ID: <challenge.%s@%s>\r\n", m->unique, m->hostname);
-	if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0')
+	if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0' &&
+	    strlen(m->in_reply_to) <= REF_MAX)
 		ADD("In-Reply-To: %s\r\nReferences: %s\r\n", m->in_reply_to,
 		    m->in_reply_to);
 	ADD("Auto-Submitted: auto-replied\r\n"

@@ -223,11 +223,12 @@ int store_challenge_confirm(struct store_conn *db,
     const unsigned char token_hash[STORE_TOKEN_HASH_LEN],
     size_t *released_r)
 {
-	const char *v[2] = { (const char *)token_hash, NULL };
+	const char *v[3] = { (const char *)token_hash, NULL, NULL };
 	int lens[1] = { STORE_TOKEN_HASH_LEN };
 	int fmts[1] = { 1 };
-	PGresult *res = NULL;
+	PGresult *res = NULL, *tres = NULL, *ids = NULL;
 	char *sender = NULL;
+	const char *at;
 	int rc, n = 0;
 
 	*released_r = 0;
@@ -255,20 +256,53 @@ int store_challenge_confirm(struct store_conn *db,
 		rc = CM_ENOMEM;
 		goto out;
 	}
+	/* whom the confirmation speaks for: the challenge's recipient, who
+	 * asked (and whose question, if any, was answered), and every other
+	 * recipient holding mail from the address, unless that recipient
+	 * has a question of its own (capmailctl(8): it must be answered
+	 * before their held mail is released); never one whose rule for the
+	 * sender (the most specific, as store_sender_check() picks it) is a
+	 * block set after the mail was held: a verified rule would
+	 * otherwise override an organisation's block of the domain. The
+	 * challenge's own recipient blocking it: as if expired, nothing
+	 * changes. */
+	if ((at = strrchr(sender, '@')) == NULL) {
+		rc = CM_EDB;
+		goto out;
+	}
+	v[0] = sender;
+	v[1] = PQgetvalue(res, 0, 2);
+	v[2] = at;
+	rc = store_exec(db, "WITH t AS (SELECT $2::bigint AS o"
+	    "  UNION SELECT g.grantee FROM grants g"
+	    "  JOIN principals p ON p.id = g.grantee"
+	    "  WHERE g.state = 'held' AND lower(g.grantor_address) = $1"
+	    "  AND p.verify_answers IS NULL),"
+	    " k AS (SELECT t.o, (SELECT r.kind FROM sender_rules r"
+	    "  WHERE (r.owner = t.o OR r.owner IS NULL)"
+	    "  AND r.pattern IN ($1, $3)"
+	    "  ORDER BY r.owner IS NULL, r.pattern LIKE '@%' LIMIT 1) AS kind"
+	    "  FROM t)"
+	    " SELECT coalesce(bool_or(o = $2::bigint AND kind = 'block'),"
+	    "  false)::int,"
+	    " coalesce(array_agg(o) FILTER (WHERE kind IS DISTINCT FROM"
+	    "  'block'), '{}')::text FROM k", 3, v, &tres);
+	if (rc != 0)
+		goto out;
+	if (strcmp(PQgetvalue(tres, 0, 0), "1") == 0) {
+		rc = CM_EPERM;
+		goto out;
+	}
 	v[0] = PQgetvalue(res, 0, 0);
 	rc = store_exec(db, "UPDATE challenges SET used = now()"
 	    " WHERE id = $1::bigint", 1, v, NULL);
-	/* verified for the challenge's recipient and for everyone holding
-	 * mail from that address: it proved it receives mail there */
+	/* verified for them: it proved it receives mail at the address */
 	v[0] = sender;
-	v[1] = PQgetvalue(res, 0, 2);
+	v[1] = PQgetvalue(tres, 0, 1);
 	if (rc == 0)
 		rc = store_exec(db, "INSERT INTO sender_rules"
 		    " (owner, pattern, kind)"
-		    " SELECT $2::bigint, $1, 'verified'"
-		    " UNION SELECT g.grantee, $1, 'verified' FROM grants g"
-		    "  WHERE g.state = 'held'"
-		    "  AND lower(g.grantor_address) = $1"
+		    " SELECT o, $1, 'verified' FROM unnest($2::bigint[]) o"
 		    " ON CONFLICT ((coalesce(owner, 0)), pattern) DO UPDATE"
 		    " SET kind = 'verified', created = now()"
 		    " WHERE sender_rules.kind = 'learned'", 2, v, NULL);
@@ -277,15 +311,24 @@ int store_challenge_confirm(struct store_conn *db,
 	if (rc == 0)
 		rc = store_exec(db, "UPDATE grants SET grantor_auth ="
 		    " 'verified-link' WHERE state = 'held'"
-		    " AND lower(grantor_address) = $1", 1, v, NULL);
+		    " AND lower(grantor_address) = $1"
+		    " AND grantee = ANY ($2::bigint[])", 2, v, NULL);
 	if (rc == 0)
-		n = store_held_release_tx(db, sender, 0, NULL);
+		rc = store_exec(db, "SELECT coalesce(array_agg(id), '{}')::text"
+		    " FROM grants WHERE state = 'held'"
+		    " AND lower(grantor_address) = $1"
+		    " AND grantee = ANY ($2::bigint[])", 2, v, &ids);
+	if (rc == 0)
+		n = store_held_release_tx(db, sender, 0,
+		    PQgetvalue(ids, 0, 0));
 	if (rc == 0 && n < 0)
 		rc = n;
 	if (rc == 0)
 		rc = store_commit(db);
 out:
 	PQclear(res);
+	PQclear(tres);
+	PQclear(ids);
 	free(sender);
 	if (rc != 0) {
 		store_rollback(db);

@@ -103,12 +103,15 @@ int store_challenge_info(struct store_conn *db,
 void store_challenge_info_clear(struct store_challenge_info *info);
 
 /* Confirm: in one transaction the challenge is marked used, the sender
- * becomes verified for the challenge's recipient and for every recipient
- * holding mail from it, and every held grant from sender becomes active
- * with an INBOX entry (a new UID; pg_notify wakes IMAP) and grantor_auth
- * 'verified-link'. *released_r gets
- * the number of grants released. CM_ENOTFOUND (no such challenge),
- * CM_EEXIST (used already), CM_EPERM (expired). */
+ * becomes verified for the challenge's recipient and for every other
+ * recipient holding mail from it that has no question of its own, and
+ * every held grant from sender to them becomes active with an INBOX
+ * entry (a new UID; pg_notify wakes IMAP) and grantor_auth
+ * 'verified-link'. A recipient whose rule for the sender is a block
+ * (set after the mail was held) is left out. *released_r gets the
+ * number of grants released. CM_ENOTFOUND (no such challenge),
+ * CM_EEXIST (used already), CM_EPERM (expired, or the challenge's
+ * recipient blocks the sender now: nothing changes). */
 int store_challenge_confirm(struct store_conn *db,
     const unsigned char token_hash[STORE_TOKEN_HASH_LEN],
     size_t *released_r);

@@ -67,6 +67,8 @@ RITA = 'rita@link.test'
 RITA_PW = 'rita-Secret-11'
 QUINN = 'quinn@link.test'
 QUINN_PW = 'quinn-Secret-12'
+ZOE = 'zoe@link.test'
+ZOE_PW = 'zoe-Secret-13'
 QUESTION = 'What is <b>&"our" dog\'s name?'
 QUESTION_HTML = 'What is &lt;b&gt;&amp;&quot;our&quot; dog&#39;s name?'
 WRONG = '<h1>That answer is not right; try again</h1>'
@@ -90,6 +92,7 @@ def setup(fx):
     fx.ctl('domain', 'add', DOMAIN)
     fx.ctl('user', 'add', RITA, input=(RITA_PW + '\n').encode())
     fx.ctl('user', 'add', QUINN, input=(QUINN_PW + '\n').encode())
+    fx.ctl('user', 'add', ZOE, input=(ZOE_PW + '\n').encode())
     fx.ctl('user', 'question', QUINN, input=(QUESTION + '\nRex\nBig Rex\n').encode())
 
 
@@ -349,6 +352,66 @@ def test_confirm(fx):
     mailutil.send(fx, raw, [RITA], sender=sender)
     if grant_state(fx, tag2) != 'active':
         raise AssertionError('the verified sender\'s next mail is %r' % grant_state(fx, tag2))
+
+
+def states(fx, tag):
+    return fx.sql("SELECT p.address, g.state FROM grants g JOIN principals p"
+                  " ON p.id = g.grantee WHERE g.subject = '%s' ORDER BY 1" % tag)
+
+
+def rules(fx, sender):
+    return fx.sql("SELECT coalesce(p.address, '*'), r.kind FROM sender_rules r"
+                  " LEFT JOIN principals p ON p.id = r.owner"
+                  " WHERE r.pattern = '%s' ORDER BY 1" % sender)
+
+
+def test_confirm_scope(fx):
+    """Whom a confirmation speaks for: one message from a new sender to
+    rita, quinn (who has a question) and zoe (who blocked the sender
+    after the mail was held). rita's link, confirmed without an answer
+    (rita has no question), releases rita's copy only: quinn's stays held
+    until quinn's question is answered, zoe's stays held and zoe's block
+    stays. And a sender whose domain the organisation blocked after the
+    mail was held: the POST is 410 and nothing changes."""
+    setup(fx)
+    port = fx.verify_port
+    sender = new_sender()
+    tag = 'scope-%d' % os.getpid()
+    raw = ('From: <%s>\r\nTo: <%s>, <%s>, <%s>\r\nSubject: %s\r\n\r\nTo three.\r\n'
+           % (sender, RITA, QUINN, ZOE, tag)).encode()
+    mailutil.send(fx, raw, [RITA, QUINN, ZOE], sender=sender)
+    held3 = [[QUINN, 'held'], [RITA, 'held'], [ZOE, 'held']]
+    if states(fx, tag) != held3:
+        raise AssertionError('grants: %r' % states(fx, tag))
+    fx.ctl('sender', 'block', '--user', ZOE, sender)
+    out = fx.ctl('held', 'link', RITA, sender).stdout.decode().strip()
+    token = out.rsplit('/', 1)[1]
+    _tokens.append(token)
+    field = form_field(request(port, 'GET', '/v/' + token))
+    r = post_form(port, token, {'form': field})
+    expect(r, 200, '<p>Thank you: 1 message was delivered to %s.</p>' % RITA,
+           'POST confirm of a message to three')
+    got = states(fx, tag)
+    if got != [[QUINN, 'held'], [RITA, 'active'], [ZOE, 'held']]:
+        raise AssertionError('after rita\'s confirm the grants are %r' % got)
+    if rules(fx, sender) != [[RITA, 'verified'], [ZOE, 'block']]:
+        raise AssertionError('sender rules: %r' % rules(fx, sender))
+
+    # the organisation blocks the whole domain while the mail is held
+    dom = 'blocked%d.example' % os.getpid()
+    sender2 = 'someone@' + dom
+    tag2 = 'scope-block-%d' % os.getpid()
+    _, _, token2 = held_mail(fx, sender2, tag2)
+    fx.ctl('sender', 'block', '@' + dom)
+    field = form_field(request(port, 'GET', '/v/' + token2))
+    r = post_form(port, token2, {'form': field})
+    expect(r, 410, EXPIRED, 'POST confirm of a sender blocked since')
+    if states(fx, tag2) != [[RITA, 'held']]:
+        raise AssertionError('after a blocked confirm the grants are %r' % states(fx, tag2))
+    if rules(fx, sender2) != [] or challenge_used(fx, sender2) != '0':
+        raise AssertionError('a blocked confirm left rules %r, used %s'
+                             % (rules(fx, sender2), challenge_used(fx, sender2)))
+    fx.ctl('sender', 'forget', '@' + dom)
 
 
 def test_question(fx):
@@ -772,6 +835,9 @@ def cases(fx):
          lambda: test_form_refused(fx)),
         ('verify: POST confirms: INBOX byte-exact, sender verified; reuse 410, GET 200',
          lambda: test_confirm(fx)),
+        ('verify: a confirmation releases no copy held for a recipient with a question '
+         'or a block set since; an organisation\'s block since: 410',
+         lambda: test_confirm_scope(fx)),
         ('verify: a recipient\'s question: shown escaped; no or wrong answer 403, nothing '
          'changes; the right one in other case and spacing confirms',
          lambda: test_question(fx)),

@@ -648,6 +648,37 @@ test_challenge(void)
 	CHECK(challenge_compose(&c, &b) == 0);
 	CHECK(strstr(buf_cstr(&b), "charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\n") != NULL);
+	/* a held message's Message-ID may be up to 998 long: one that does
+	 * not fit "In-Reply-To: " in 998 characters is left out, 985 fits */
+	{
+		static char id[CHALLENGE_MSGID_MAX + 1];
+		size_t len, longest;
+
+		for (size_t n = 985; n <= 986; n++) {
+			memset(id, 'a', n);
+			id[0] = '<';
+			memcpy(id + n - 3, "@y>", 4);
+			c.in_reply_to = id;
+			buf_reset(&b);
+			CHECK(challenge_compose(&c, &b) == 0);
+			m = buf_cstr(&b);
+			longest = 0;
+			for (const char *l = m; *l != '\0'; l += len + 2) {
+				const char *e = strstr(l, "\r\n");
+
+				len = e != NULL ? (size_t)(e - l) : strlen(l);
+				if (len > longest)
+					longest = len;
+				if (e == NULL)
+					break;
+			}
+			CHECK(longest == (n == 985 ? 998 : 75));
+			CHECK((strstr(m, "\r\nIn-Reply-To: <aa") != NULL) ==
+			    (n == 985));
+			CHECK((strstr(m, "\r\nReferences: <aa") != NULL) ==
+			    (n == 985));
+		}
+	}
 	buf_free(&b);
 }
 

@@ -1548,6 +1548,94 @@ static void test_senders(struct store_conn *db)
 }
 
 
+/* ---- two confirmations of one link at once ---- */
+
+struct confirm_job {
+	const unsigned char *th;
+	int rc;
+	size_t released;
+};
+
+static void confirm_thread(void *arg)
+{
+	struct confirm_job *j = arg;
+	struct store_conn *db = store_connect(conninfo, NULL, 0);
+
+	j->rc = db == NULL ? CM_EDBDOWN :
+	    store_challenge_confirm(db, j->th, &j->released);
+	store_disconnect(&db);
+}
+
+/* Two POSTs of the same link racing: both have seen the challenge
+ * unused (store_challenge_info) and both are inside
+ * store_challenge_confirm, held at its SELECT ... FOR UPDATE by a lock
+ * taken here; when it is let go, exactly one confirms (one grant
+ * released, one INBOX entry) and the other gets CM_EEXIST (410). */
+static void test_confirm_race(struct store_conn *db)
+{
+	struct store_delivery d = {
+		.data = HELDMSG, .len = sizeof HELDMSG - 1,
+		.mail_from = "racer@far.test", .grantor_auth = "spf",
+		.nrcpts = 1, .mailbox = "INBOX", .grant_state = "active",
+		.flags = "",
+	};
+	unsigned char held[1] = { 1 }, th[STORE_TOKEN_HASH_LEN];
+	const char *v[1] = { (const char *)th };
+	int lens[1] = { STORE_TOKEN_HASH_LEN }, fmts[1] = { 1 };
+	struct confirm_job j[2];
+	uv_thread_t t[2];
+	struct store_conn *watch;
+	int64_t alice, waiting = 0;
+	PGresult *res = NULL;
+	int polls;
+
+	CHECK_RC(store_user_lookup(db, "alice@example.test", &alice), 0);
+	d.rcpts = &alice;
+	d.rcpt_held = held;
+	CHECK_RC(store_deliver(db, &d), 0);
+	memset(th, 9, sizeof th);
+	CHECK(store_challenge_create(db, "racer@far.test", alice, th,
+	    time(NULL) + 3600, NULL, 0) == 1);
+	watch = store_connect(conninfo, NULL, 0);
+	CHECK(watch != NULL);
+	if (watch == NULL)
+		return;
+	CHECK_RC(store_begin(db), 0);
+	CHECK_RC(store_query(db, "SELECT id FROM challenges"
+	    " WHERE token_hash = $1 FOR UPDATE", 1, v, lens, fmts, 0, &res),
+	    0);
+	PQclear(res);
+	for (int i = 0; i < 2; i++) {
+		j[i].th = th;
+		j[i].rc = 1;
+		j[i].released = 0;
+		CHECK(uv_thread_create(&t[i], confirm_thread, &j[i]) == 0);
+	}
+	/* until both wait for the lock (a bound, not a timing assertion) */
+	for (polls = 0; polls < 6000 && waiting < 2; polls++) {
+		waiting = q_int(watch, "SELECT count(*) FROM pg_stat_activity"
+		    " WHERE wait_event_type = 'Lock'"
+		    " AND query LIKE '%FROM challenges WHERE token_hash%'",
+		    0, NULL);
+		if (waiting < 2)
+			poll(NULL, 0, 10);
+	}
+	CHECK(waiting == 2);
+	CHECK_RC(store_commit(db), 0);
+	for (int i = 0; i < 2; i++)
+		uv_thread_join(&t[i]);
+	CHECK((j[0].rc == 0 && j[1].rc == CM_EEXIST) ||
+	    (j[0].rc == CM_EEXIST && j[1].rc == 0));
+	CHECK(j[0].released + j[1].released == 1);
+	CHECK(q_int(db, "SELECT count(*) FROM grants g JOIN mailbox_entries e"
+	    " ON e.grant_id = g.id WHERE g.grantor_address = 'racer@far.test'"
+	    " AND g.state = 'active'", 0, NULL) == 1);
+	CHECK(q_int(db, "SELECT count(*) FROM grants WHERE state = 'held'"
+	    " AND grantor_address = 'racer@far.test'", 0, NULL) == 0);
+	store_disconnect(&watch);
+}
+
+
 /* ---- mailbox notifications (notify.c) ---- */
 
 struct got_ids {
@@ -1726,6 +1814,7 @@ int main(void)
 	test_recent(db, ids);
 	test_outbound(db, ids);
 	test_senders(db);
+	test_confirm_race(db);
 	test_notify(db, ids);
 	store_disconnect(&db);
 	test_run(ids);
