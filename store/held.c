@@ -83,33 +83,6 @@ int store_held_summary_put_tx(struct store_conn *db,
 	return rc;
 }
 
-int store_messages_collect_tx(struct store_conn *db, const char *msg_ids)
-{
-	const char *v[1] = { msg_ids };
-
-	/* one statement, so the NOT EXISTS sees the segments being
-	 * deleted: they are left out by message id (data-modifying CTEs
-	 * run whether or not they are read) */
-	return store_exec(db, "WITH gone AS ("
-	    "  SELECT m.id FROM messages m"
-	    "  WHERE m.id = ANY ($1::bigint[])"
-	    "  AND NOT EXISTS (SELECT 1 FROM grants g"
-	    "   WHERE g.message_id = m.id)"
-	    "  AND NOT EXISTS (SELECT 1 FROM outbound o"
-	    "   WHERE o.message_id = m.id) FOR UPDATE),"
-	    " segs AS (DELETE FROM message_segments s"
-	    "  WHERE s.message_id IN (SELECT id FROM gone)"
-	    "  RETURNING s.object_hash),"
-	    " msgs AS (DELETE FROM messages m"
-	    "  WHERE m.id IN (SELECT id FROM gone) RETURNING m.id)"
-	    " DELETE FROM objects o"
-	    " WHERE o.hash IN (SELECT object_hash FROM segs)"
-	    " AND NOT EXISTS (SELECT 1 FROM message_segments s2"
-	    "  WHERE s2.object_hash = o.hash"
-	    "  AND s2.message_id NOT IN (SELECT id FROM gone))",
-	    1, v, NULL);
-}
-
 int store_held_summaries_remove_tx(struct store_conn *db,
     const char *held_ids)
 {

@@ -95,11 +95,6 @@ int store_held_summaries_remove_tx(struct store_conn *db,
 int store_held_release_tx(struct store_conn *db, const char *sender,
     int64_t rcpt, const char *ids);
 
-/* Inside a transaction: delete the messages msg_ids (bigint[] text) that
- * no grant or outbound item refers to, their segments, and the objects no
- * other message uses. */
-int store_messages_collect_tx(struct store_conn *db, const char *msg_ids);
-
 enum store_held_action {
 	STORE_HELD_RELEASE,	/* into INBOX, sender verified */
 	STORE_HELD_BLOCK,	/* deleted, sender blocked */

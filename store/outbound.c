@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -598,7 +599,7 @@ out:
 
 int store_outbound_delete(struct store_conn *db, int64_t id)
 {
-	char ibuf[STORE_I64_STRLEN];
+	char ibuf[STORE_I64_STRLEN], one[STORE_I64_STRLEN + 2];
 	const char *v[1];
 	PGresult *res = NULL;
 	int rc;
@@ -616,12 +617,10 @@ int store_outbound_delete(struct store_conn *db, int64_t id)
 		goto out;
 	}
 	/* The message goes too when it was only queued (no grant, no other
-	 * item); a concurrent grant to it waits for our row lock. */
-	v[0] = PQgetvalue(res, 0, 0);
-	rc = store_exec(db, "DELETE FROM messages m WHERE m.id = $1::bigint"
-	    " AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.message_id = m.id)"
-	    " AND NOT EXISTS (SELECT 1 FROM outbound o"
-	    "  WHERE o.message_id = m.id)", 1, v, NULL);
+	 * item), and its objects no other message uses; a concurrent grant
+	 * to it waits for our row lock. */
+	snprintf(one, sizeof one, "{%s}", PQgetvalue(res, 0, 0));
+	rc = store_messages_collect_tx(db, one);
 	if (rc == 0)
 		rc = store_commit(db);
 out:
@@ -658,16 +657,10 @@ int store_outbound_purge(struct store_conn *db, long keep_seconds)
 		    PQgetvalue(res, i, 0));
 	if (rc == 0)
 		rc = buf_addc(&ids, '}');
-	/* a second statement: it sees the items just deleted as gone */
-	if (rc == 0 && n > 0) {
-		v[0] = ids.data;
-		rc = store_exec(db, "DELETE FROM messages m"
-		    " WHERE m.id = ANY ($1::bigint[])"
-		    " AND NOT EXISTS (SELECT 1 FROM grants g"
-		    "  WHERE g.message_id = m.id)"
-		    " AND NOT EXISTS (SELECT 1 FROM outbound o"
-		    "  WHERE o.message_id = m.id)", 1, v, NULL);
-	}
+	/* a second statement: it sees the items just deleted as gone; the
+	 * messages' objects go with them (a challenge's link too) */
+	if (rc == 0 && n > 0)
+		rc = store_messages_collect_tx(db, ids.data);
 	if (rc == 0)
 		rc = store_commit(db);
 out:

@@ -10,8 +10,10 @@
  * organisation's, an address before its domain.
  *
  * Challenges: for held mail from an unknown sender, at most one challenge
- * a sender address a day. The store keeps only a SHA-256 of the token (the
- * token itself is made and checked by lib/captoken.c).
+ * a sender address a day. The challenges table keeps only a SHA-256 of
+ * the token (the token itself is made and checked by lib/captoken.c); the
+ * challenge mail carries the link until capmail-outbound has sent it and
+ * outbound_keep has passed, when the purge deletes it with its objects.
  */
 #ifndef CAPMAIL_STORE_SENDERS_H
 #define CAPMAIL_STORE_SENDERS_H

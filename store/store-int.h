@@ -128,4 +128,9 @@ int store_mailbox_ensure_tx(struct store_conn *db, int64_t user,
  * them with store_col_i64(); pass them as to_timestamp($n::bigint) with
  * store_i64_str(). */
 
+/* Inside a transaction: delete the messages msg_ids (bigint[] text) that
+ * no grant or outbound item refers to, their segments, and the objects no
+ * other message uses (deliver.c). */
+int store_messages_collect_tx(struct store_conn *db, const char *msg_ids);
+
 #endif

@@ -1297,6 +1297,10 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	CHECK(ob_q(db, "SELECT count(*) FROM messages WHERE id = $1::bigint",
 	    msg1) == 1);
 	CHECK(count(db, "outbound_rcpts") == 0);
+	/* and no object is left that no message uses */
+	CHECK(q_int(db, "SELECT count(*) FROM objects o WHERE NOT EXISTS"
+	    " (SELECT 1 FROM message_segments s WHERE s.object_hash = o.hash)",
+	    0, NULL) == 0);
 
 	/* purge: finished items older than the time kept, and their
 	 * messages when only queued */
@@ -1306,6 +1310,9 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	d.outbound_rcpts = ext;
 	d.noutbound = 1;
 	d.outbound_owner = 0;
+	/* bytes no other message has: its object must go with it */
+	d.data = "Subject: purged\r\n\r\nqueued only, then purged\r\n";
+	d.len = strlen(d.data);
 	CHECK_RC(store_deliver(db, &d), 0);
 	item2 = d.outbound_id_r;
 	msg2 = d.message_id_r;
@@ -1335,6 +1342,9 @@ static void test_outbound(struct store_conn *db, const int64_t ids[3])
 	CHECK(ob_q(db, "SELECT count(*) FROM messages WHERE id = $1::bigint",
 	    msg2) == 0);
 	CHECK(count(db, "outbound") == 0);
+	CHECK(q_int(db, "SELECT count(*) FROM objects o WHERE NOT EXISTS"
+	    " (SELECT 1 FROM message_segments s WHERE s.object_hash = o.hash)",
+	    0, NULL) == 0);
 	CHECK_RC(store_outbound_purge(db, 0), 0);
 
 	/* the retry schedule */
