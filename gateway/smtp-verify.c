@@ -17,7 +17,10 @@
  *     verified whose d= is that domain's organisation (RFC 7489 relaxed
  *     alignment, here with MAIL FROM rather than From: since MAIL FROM is
  *     where the challenge goes);
- *   - challenge_wanted(): not <>, not automated, not bulk or list mail.
+ *   - challenge_wanted(): not <>, not automated, not bulk or list mail;
+ *   - MAIL FROM is ASCII: capmail-outbound does not speak SMTPUTF8 (RFC
+ *     6531) yet, so a challenge to an internationalised address could
+ *     not be sent correctly; such mail stays held without one.
  * The store sends at most one challenge a sender address a day.
  */
 #include "config.h"
@@ -92,6 +95,10 @@ challenge(struct store_conn *db, struct smtp_session *s)
 	s->verify.why = "automated-or-list";
 	if (!challenge_wanted(tx->from, &facts))
 		return;
+	s->verify.why = "address-not-ascii";
+	for (const char *p = tx->from; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return;
 	for (size_t i = 0; i < tx->nrcpts && rcpt == 0; i++)
 		if (tx->held[i])
 			rcpt = tx->rcpts[i];
