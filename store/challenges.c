@@ -147,7 +147,8 @@ int store_challenge_create(struct store_conn *db, const char *sender,
 	PQclear(res);
 	if (rc == 0 && created && msg != NULL) {
 		memset(&d, 0, sizeof d);
-		to[0] = addr;
+		to[0] = sender;	/* as it was given: a local part's case is
+				 * the receiving host's business */
 		d.data = msg;
 		d.len = len;
 		d.mail_from = "";
