@@ -125,6 +125,7 @@ authres_ctx_new(const char *resolver, struct authres_ctx **ctx_r, char *err,
 	*ctx_r = NULL;
 	if ((ctx = calloc(1, sizeof *ctx)) == NULL)
 		return CM_ENOMEM;
+	ctx->check_max = AUTHRES_CHECK_MAX;
 	if (resolver != NULL && resolver[0] != '\0') {
 		if ((rc = parse_resolver(resolver, &ctx->ns, err, errsz)) < 0) {
 			free(ctx);
@@ -151,6 +152,12 @@ authres_ctx_new(const char *resolver, struct authres_ctx **ctx_r, char *err,
 	SPF_debug_handler = spf_quiet;
 	*ctx_r = ctx;
 	return 0;
+}
+
+void
+authres_ctx_set_timeout(struct authres_ctx *ctx, unsigned seconds)
+{
+	ctx->check_max = seconds > 0 ? seconds : 1;
 }
 
 void

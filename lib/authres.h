@@ -8,10 +8,15 @@
  * DNS: every lookup goes through one stub resolver of ours (authres-dns.c,
  * glibc's res_nsend on a res_state of our own), to the configured
  * "ADDRESS:PORT" or, when none is given, to the servers in resolv.conf. A
- * lookup waits AUTHRES_DNS_TIMEOUT seconds at most, in AUTHRES_DNS_TRIES
+ * lookup waits AUTHRES_DNS_TIMEOUT seconds a try, in AUTHRES_DNS_TRIES
  * tries; a server that did not answer (or refused the connection) is not
- * asked again within the same check, so one check takes a few seconds at
- * worst and ends TEMPERROR for what it could not look up, never hangs.
+ * asked again within the same check. A server that answers every query
+ * just in time would still stretch one check over its forty-odd queries
+ * (SPF's ten DNS mechanisms with their A/MX lookups, DKIM keys, DMARC):
+ * all the lookups of one check share a deadline (AUTHRES_CHECK_MAX
+ * seconds, or authres_ctx_set_timeout()'s), each waits at most what is
+ * left of it, and once it is spent they fail at once. So one check ends
+ * within that time and says TEMPERROR for what it could not look up.
  *
  * authres_check() blocks on DNS: call it on a worker thread (libuv's
  * pool), never on a loop. A ctx is shared by any number of threads: each
@@ -47,8 +52,15 @@ struct authres {
 /* Longest header authres_header() writes (a buf for it may have this max). */
 #define AUTHRES_HEADER_MAX 2048
 
-#define AUTHRES_DNS_TIMEOUT 2	/* seconds of the first try */
-#define AUTHRES_DNS_TRIES 2	/* the second waits twice as long */
+#define AUTHRES_DNS_TIMEOUT 2	/* seconds a try waits (per server) */
+#define AUTHRES_DNS_TRIES 2
+/* Seconds all the DNS lookups of one check may take together, by default
+ * (the gateway's auth_checks_timeout). The SMTP client waits for our
+ * answer to its DATA meanwhile: RFC 5321 section 4.5.3.2.6 has it wait
+ * ten minutes, but a sender's broken DNS should cost its message a few
+ * temperrors, not hold a worker thread (there are GATEWAY_AUTH_MAX of
+ * them) for minutes. */
+#define AUTHRES_CHECK_MAX 20
 
 struct authres_ctx;	/* resolver settings, DKIM library handle; thread-safe use */
 
@@ -56,6 +68,10 @@ struct authres_ctx;	/* resolver settings, DKIM library handle; thread-safe use *
  * resolv.conf. 0, CM_ECONFIG (a bad resolver; err says why) or CM_ENOMEM. */
 int authres_ctx_new(const char *resolver, struct authres_ctx **ctx_r, char *err, size_t errsz);
 void authres_ctx_free(struct authres_ctx **ctx);
+
+/* The DNS deadline of each check, in seconds (>= 1; AUTHRES_CHECK_MAX
+ * until set). Call it before the checks start. */
+void authres_ctx_set_timeout(struct authres_ctx *ctx, unsigned seconds);
 
 /* Blocking (DNS): call it on a worker thread, never on the loop. msg/len:
  * the message as received (without our Received). Fills *r (zeroed first)
