@@ -288,11 +288,79 @@ is_wsp(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* RFC 3986 section 3.1's scheme, then ':' and at least one URI
+ * character (unreserved, reserved or a %XX escape): syntax only. */
+static int
+uri_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || !isalpha((unsigned char)s[0]))
+		return 0;
+	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' ||
+	    s[i] == '-' || s[i] == '.'))
+		i++;
+	if (i == n || s[i] != ':' || ++i == n)
+		return 0;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '%') {
+			if (n - i < 3 || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return 0;
+			i += 2;
+		} else if (!isalnum(c) && !strchr("-._~:/?#[]@!$&'()*+,;=",
+		    c))
+			return 0;
+	}
+	return 1;
+}
+
+/* rua=: a comma-separated list of dmarc-uri (RFC 7489 section 6.4: a URI,
+ * '!' and a size limit optional); whether one of them is a valid URI. */
+static int
+rua_valid(const char *v, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t s, e, bang;
+
+		while (i < n && is_wsp(v[i]))
+			i++;
+		s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		if (i < n)
+			i++;
+		while (e > s && is_wsp(v[e - 1]))
+			e--;
+		/* a literal '!' is %21 in a dmarc-uri: this one starts the
+		 * size, 1*DIGIT [k/m/g/t] */
+		for (bang = s; bang < e && v[bang] != '!'; bang++)
+			;
+		if (bang < e) {
+			size_t j = bang + 1;
+
+			while (j < e && isdigit((unsigned char)v[j]))
+				j++;
+			if (j == bang + 1 || (j < e && (j + 1 != e ||
+			    !strchr("kmgtKMGT", v[j]))))
+				continue;
+		}
+		if (uri_valid(v + s, bang - s))
+			return 1;
+	}
+	return 0;
+}
+
 int
 authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 {
 	size_t i = 0;
-	int first = 1;
+	int first = 1, sp_bad = 0, rua = 0;
 
 	memset(d, 0, sizeof *d);
 	while (i < len) {
@@ -347,6 +415,11 @@ authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 			if (VAL("none") || VAL("quarantine") || VAL("reject"))
 				lower_copy(d->p, sizeof d->p, txt + vs,
 				    ve - vs);
+		} else if (TAG("sp")) {
+			sp_bad = !(VAL("none") || VAL("quarantine") ||
+			    VAL("reject"));
+		} else if (TAG("rua")) {
+			rua = rua_valid(txt + vs, ve - vs);
 		} else if (TAG("adkim")) {
 			if (VAL("s"))
 				d->adkim_strict = 1;
@@ -358,12 +431,20 @@ authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 			else if (!VAL("r"))
 				return CM_EPARSE;
 		}
-		/* other tags (sp, pct, rua, ruf, fo, rf, ri) do not decide
-		 * alignment */
+		/* other tags (pct, ruf, fo, rf, ri) do not decide alignment */
 #undef TAG
 #undef VAL
 	}
-	return first ? CM_ENOTFOUND : 0;
+	if (first)
+		return CM_ENOTFOUND;
+	/* RFC 7489 section 6.6.3 step 6 */
+	if (d->p[0] == '\0' || sp_bad) {
+		if (!rua)
+			return CM_EINVAL;
+		memcpy(d->p, "none", sizeof "none");
+		d->p_from_rua = 1;
+	}
+	return 0;
 }
 
 /* ---- SPF ---- */
@@ -608,7 +689,8 @@ sig_rank(const struct sig *s, int aligned)
 /* ---- DMARC lookup ---- */
 
 struct dmarc_found {
-	int n;
+	int n;			/* records starting with v=DMARC1 */
+	int rc;			/* the first one's authres_dmarc_parse() */
 	struct authres_dmarc rec;
 };
 
@@ -620,16 +702,17 @@ dmarc_txt(void *arg, const char *txt, size_t len)
 	int rc = authres_dmarc_parse(txt, len, &rec);
 
 	if (rc == CM_ENOTFOUND)
-		return;
-	if (rc == 0 && f->n == 0)
+		return;		/* RFC 7489 section 6.6.3 steps 2 and 4 */
+	if (f->n++ == 0) {
+		f->rc = rc;
 		f->rec = rec;
-	f->n++;		/* a malformed one counts: it is not "no record" */
-	if (rc != 0)
-		f->n += 1000;
+	}
 }
 
-/* 1: a record in *rec; 0: none at name; -1: lookup failed; -2: malformed
- * (or several records) */
+/* RFC 7489 section 6.6.3. 1: a record in *rec; 0: none at name (ask the
+ * organisational domain); 2: no DMARC processing (step 5: several
+ * records; step 6: a record without a policy, discarded); -1: lookup
+ * failed; -2: a malformed record */
 static int
 dmarc_lookup(struct authres_dns *d, const char *domain,
     struct authres_dmarc *rec)
@@ -657,7 +740,9 @@ dmarc_lookup(struct authres_dns *d, const char *domain,
 		return -1;
 	if (f.n == 0)
 		return 0;
-	if (f.n != 1)
+	if (f.n > 1 || f.rc == CM_EINVAL)
+		return 2;
+	if (f.rc != 0)
 		return -2;
 	*rec = f.rec;
 	return 1;

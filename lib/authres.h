@@ -42,7 +42,9 @@ struct authres {
 	char spf_domain[256];
 	enum authres_result dkim;	/* best signature: an aligned pass first */
 	char dkim_domain[256];		/* its d= */
-	enum authres_result dmarc;	/* RFC 7489 alignment result; NONE if no _dmarc record */
+	enum authres_result dmarc;	/* RFC 7489 alignment result; NONE if no
+					 * _dmarc record, several, or one
+					 * without a policy (section 6.6.3) */
 	char from_domain[256];		/* RFC5322.From's domain */
 	unsigned spf_aligned:1, dkim_aligned:1;
 	unsigned spf_helo:1;		/* spf_domain is HELO's (MAIL FROM <>) */
@@ -106,13 +108,18 @@ const char *authres_result_name(enum authres_result res);
 
 /* A DMARC record (RFC 7489 section 6.3) as far as alignment needs it. */
 struct authres_dmarc {
-	char p[12];		/* none, quarantine, reject ("" if absent or bad) */
+	char p[12];		/* none, quarantine, reject */
 	unsigned adkim_strict:1, aspf_strict:1;
+	unsigned p_from_rua:1;	/* p= absent or bad, "none" for its rua= */
 };
 
 /* Parse one TXT string (the character-strings joined). 0 when it is a
- * DMARC record (starts with "v=DMARC1"), CM_ENOTFOUND when it is some
- * other TXT record, CM_EPARSE when it starts like one but is malformed. */
+ * DMARC record (starts with "v=DMARC1") to use; CM_ENOTFOUND when it is
+ * some other TXT record; CM_EPARSE when it starts like one but is
+ * malformed; CM_EINVAL when its p= is absent or not a policy (or its
+ * sp= is not) and it has no rua= with a valid URI: RFC 7489 section
+ * 6.6.3 step 6 has the record discarded then, and with such a rua= taken
+ * as p=none (p "none", p_from_rua set, 0 returned). */
 int authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d);
 
 /* The domain of the RFC5322.From address, lower-cased: 0, CM_ENOTFOUND (no

@@ -1,8 +1,9 @@
 /*
  * Fuzz target for lib/authres's parsers of network input: the first byte
  * picks one, the rest is its input.
- *   0: a DMARC TXT record (authres_dmarc_parse): 0, CM_ENOTFOUND or
- *      CM_EPARSE only; p is "", none, quarantine or reject.
+ *   0: a DMARC TXT record (authres_dmarc_parse): 0, CM_ENOTFOUND,
+ *      CM_EPARSE or CM_EINVAL only; on 0, p is none, quarantine or
+ *      reject (none when p_from_rua).
  *   1: a message's header (authres_from_domain): on success a non-empty
  *      lower-case domain without '@'; else an empty one.
  *   2: a DNS answer packet (authres_dns_txt, as SPF and DMARC read TXT
@@ -79,10 +80,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct authres_dmarc d;
 
 		rc = authres_dmarc_parse(in, n, &d);
-		if (rc != 0 && rc != CM_ENOTFOUND && rc != CM_EPARSE)
+		if (rc != 0 && rc != CM_ENOTFOUND && rc != CM_EPARSE &&
+		    rc != CM_EINVAL)
 			abort();
-		if (d.p[0] && strcmp(d.p, "none") && strcmp(d.p, "reject") &&
+		if (rc == 0 && strcmp(d.p, "none") && strcmp(d.p, "reject") &&
 		    strcmp(d.p, "quarantine"))
+			abort();
+		if (rc == 0 && d.p_from_rua && strcmp(d.p, "none"))
 			abort();
 		break;
 	}

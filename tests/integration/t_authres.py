@@ -16,6 +16,7 @@
 - a DNS server of ours (HeldDNS) holding four checks' SPF queries
   unanswered: another session's RCPT is answered meanwhile (the checks
   do not take the store's pool threads), then the four pass;
+- two DMARC records at one name: dmarc=none (RFC 7489 section 6.6.3);
 - a gateway on [::] (an IPv4 client is ::ffff:127.0.0.1): SPF ip4 passes;
 - twelve DKIM signatures: only the topmost eight keys are looked up;
 - the fixture's own gateway (dns_resolver a closed port: refused at once)
@@ -209,6 +210,12 @@ class Env:
             ('_dmarc.dkim.test', 'v=DMARC1; p=reject'),
             ('sel._domainkey.other.test', key_txt),
             ('big._domainkey.dkim.test', big_txt),
+            # two DMARC records at one name: no DMARC processing, and no
+            # falling back to the organisational domain's p=reject
+            ('mail.multi.test', 'v=spf1 ip4:127.0.0.1 -all'),
+            ('_dmarc.mail.multi.test', 'v=DMARC1; p=none'),
+            ('_dmarc.mail.multi.test', 'v=DMARC1; p=quarantine'),
+            ('_dmarc.multi.test', 'v=DMARC1; p=reject; aspf=s'),
         ]
         self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
         argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
@@ -473,6 +480,27 @@ def test_many_signatures(env):
         raise AssertionError('keys looked up %r, want %r' % (asked, want))
 
 
+def test_dmarc_two_records(env):
+    """Two v=DMARC1 records at _dmarc.mail.multi.test (RFC 7489 section
+    6.6.3 step 5): DMARC is not applied, dmarc=none, and the
+    organisational domain's record (p=reject, strict SPF alignment) is
+    not asked for: SPF's pass stays aligned (relaxed), grantor_auth spf."""
+    env.start()
+    subj = tag('dmarc two records')
+    msg = message(subj, 'alice@mail.multi.test')
+    send(env.gw.port, 'client.outside.example', 'alice@mail.multi.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=pass smtp.mailfrom=mail.multi.test', 'dkim=none',
+                 'dmarc=none header.from=mail.multi.test'),
+          'alice@mail.multi.test', 'spf', 'spf=pass dkim=none dmarc=none')
+    with open(env.dns_log) as f:
+        log = f.read()
+    if not re.search(r'query\[TXT\] _dmarc\.mail\.multi\.test ', log):
+        raise AssertionError('_dmarc.mail.multi.test was not asked')
+    if re.search(r'query\[TXT\] _dmarc\.multi\.test ', log):
+        raise AssertionError('_dmarc.multi.test was asked')
+
+
 def test_dual_stack(env):
     """A gateway listening on [::] sees an IPv4 client as ::ffff:127.0.0.1:
     SPF's ip4:127.0.0.1 still passes."""
@@ -691,6 +719,8 @@ def cases(fx):
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
         ('authres: twelve DKIM signatures: the topmost eight tried', test_many_signatures),
+        ('authres: two DMARC records at one name: dmarc=none, no fallback to '
+         'the organisational domain', test_dmarc_two_records),
         ('authres: dual-stack listener, IPv4 client: ip4 mechanism passes',
          test_dual_stack),
         ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),

@@ -153,8 +153,38 @@ test_dmarc(void)
 	    d.aspf_strict);
 	CHECK(DMARC(" v = DMARC1 ;  p = none ; ; pct=50", &d) == 0);
 	CHECK(strcmp(d.p, "none") == 0);
-	CHECK(DMARC("v=DMARC1", &d) == 0 && d.p[0] == '\0');
-	CHECK(DMARC("v=DMARC1; p=bogus", &d) == 0 && d.p[0] == '\0');
+	CHECK(DMARC("v=DMARC1; p=reject; sp=none; rua=x", &d) == 0);
+	CHECK(strcmp(d.p, "reject") == 0 && !d.p_from_rua);
+	/* RFC 7489 section 6.6.3 step 6: no valid p= (or a bad sp=) and no
+	 * valid rua= URI: the record is discarded */
+	CHECK(DMARC("v=DMARC1", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=reject; sp=bogus", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; adkim=s", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=reports@x.test", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=1x:a@b", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a b@x.test", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a%4@x.test", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a@x.test!", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a@x.test!10x", &d) ==
+	    CM_EINVAL);
+	/* ... and with one: as if p=none */
+	CHECK(DMARC("v=DMARC1; rua=mailto:dmarc@x.test", &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua);
+	CHECK(DMARC("v=DMARC1; p=bogus; adkim=s; rua=bad, mailto:a%40b@x.test!10m",
+	    &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua && d.adkim_strict);
+	CHECK(DMARC("v=DMARC1; p=reject; sp=x; rua=https://x.test/r?a=1", &d)
+	    == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua);
+	CHECK(DMARC("v=DMARC1; p=none; rua=mailto:a@x.test!25", &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && !d.p_from_rua);
 	/* not a DMARC record at all */
 	CHECK(DMARC("v=spf1 -all", &d) == CM_ENOTFOUND);
 	CHECK(DMARC("p=reject; v=DMARC1", &d) == CM_ENOTFOUND);
@@ -163,8 +193,9 @@ test_dmarc(void)
 	CHECK(DMARC("", &d) == CM_ENOTFOUND);
 	CHECK(DMARC(";", &d) == CM_ENOTFOUND);
 	CHECK(DMARC("hello", &d) == CM_ENOTFOUND);
-	/* a DMARC record, malformed */
+	/* a DMARC record, malformed (RFC 8601's permerror) */
 	CHECK(DMARC("v=DMARC1; adkim=x", &d) == CM_EPARSE);
+	CHECK(DMARC("v=DMARC1; p=reject; aspf=", &d) == CM_EPARSE);
 	CHECK(DMARC("v=DMARC1; p", &d) == CM_EPARSE);
 	CHECK(DMARC("v=DMARC1; =x", &d) == CM_EPARSE);
 }
