@@ -545,7 +545,7 @@ out:
 
 /* ---- DKIM ---- */
 
-#define MAX_SIGS 8
+#define MAX_SIGS AUTHRES_DKIM_MAX_SIGS
 
 struct sig {
 	enum authres_result res;
@@ -589,18 +589,19 @@ is_dkim_sig_field(const char *p, size_t n)
 	return i < n && p[i] == ':';
 }
 
-/* The message to libopendkim, but for the DKIM-Signature fields after the
- * first MAX_SIGS (RFC 6376 section 6.1: verifiers may limit the number of
- * signatures they try). The library hashes the body once per distinct
- * l= and verifies every signature it is shown, so a message with
- * thousands of them would cost seconds of CPU; prescreening does not
- * help, it comes after the hashing is set up. */
-static DKIM_STAT
-dkim_feed(DKIM *dk, const char *msg, size_t len)
+/* Why only the first MAX_SIGS signatures (authres_dkim_pieces): the
+ * library hashes the body once per distinct l= and verifies every
+ * signature it is shown, so a message with thousands of them would cost
+ * seconds of CPU; prescreening does not help, it comes after the hashing
+ * is set up. */
+int
+authres_dkim_pieces(const char *msg, size_t len,
+    int (*fn)(void *arg, const char *piece, size_t n), void *arg,
+    unsigned *nsig_r)
 {
 	size_t i = 0, from = 0;
-	int nsig = 0;
-	DKIM_STAT st;
+	unsigned nsig = 0;
+	int rc = 0;
 
 	while (i < len) {
 		const char *nl;
@@ -616,18 +617,27 @@ dkim_feed(DKIM *dk, const char *msg, size_t len)
 			end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
 		} while (end < len && (msg[end] == ' ' || msg[end] == '\t'));
 		if (is_dkim_sig_field(msg + i, end - i) && ++nsig > MAX_SIGS) {
-			if (i > from && (st = dkim_chunk(dk,
-			    (unsigned char *)(uintptr_t)(msg + from),
-			    i - from)) != DKIM_STAT_OK)
-				return st;
+			if (i > from && (rc = fn(arg, msg + from, i - from)) != 0)
+				goto out;
 			from = end;
 		}
 		i = end;
 	}
-	if (len == from)
-		return DKIM_STAT_OK;
-	return dkim_chunk(dk, (unsigned char *)(uintptr_t)(msg + from),
-	    len - from);
+	if (len > from)
+		rc = fn(arg, msg + from, len - from);
+out:
+	if (nsig_r != NULL)
+		*nsig_r = nsig;
+	return rc;
+}
+
+static int
+dkim_piece(void *arg, const char *p, size_t n)
+{
+	DKIM_STAT st = dkim_chunk(arg, (unsigned char *)(uintptr_t)p, n);
+
+	/* DKIM_STAT_OK is 0 */
+	return st;
 }
 
 /* Verify every signature: their results in sigs (at most MAX_SIGS), the
@@ -648,7 +658,7 @@ dkim_check(struct authres_ctx *ctx, struct authres_dns *d, const char *msg,
 		authres_dns_current = NULL;
 		return 0;
 	}
-	st = dkim_feed(dk, msg, len);
+	st = authres_dkim_pieces(msg, len, dkim_piece, dk, NULL);
 	if (st == DKIM_STAT_OK)
 		st = dkim_chunk(dk, NULL, 0);
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_BADSIG ||

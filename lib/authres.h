@@ -122,6 +122,23 @@ struct authres_dmarc {
  * as p=none (p "none", p_from_rua set, 0 returned). */
 int authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d);
 
+/* DKIM-Signature fields libopendkim is shown, the topmost first (RFC
+ * 6376 section 6.1: verifiers may limit the number they try). */
+#define AUTHRES_DKIM_MAX_SIGS 8
+
+/* The message as the DKIM verifier is to see it: calls fn with pieces of
+ * msg, in order, whose concatenation is msg without the header's
+ * DKIM-Signature fields (name case-insensitive, blanks allowed before the
+ * colon, folded lines included) after the first AUTHRES_DKIM_MAX_SIGS.
+ * The header ends at the first empty line (CRLF or LF alone), or with
+ * msg when there is none; a field ends at LF, CRLF or msg's end. Stops
+ * at fn's first nonzero return and returns it, else 0. *nsig_r (when not
+ * NULL): the DKIM-Signature fields in the header (those seen until then,
+ * when fn stopped it). */
+int authres_dkim_pieces(const char *msg, size_t len,
+    int (*fn)(void *arg, const char *piece, size_t n), void *arg,
+    unsigned *nsig_r);
+
 /* The domain of the RFC5322.From address, lower-cased: 0, CM_ENOTFOUND (no
  * From field, or one without an address), CM_EPARSE (more than one From
  * field, or a From naming several domains) or CM_ETOOBIG. */
