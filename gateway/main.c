@@ -117,6 +117,8 @@ main(int argc, char **argv)
 		    &gw.authres, err, sizeof err)) < 0)
 			log_fatal("auth checks: %s", rc == CM_ENOMEM ?
 			    "out of memory" : err);
+		authres_ctx_set_timeout(gw.authres,
+		    (unsigned)cfg_int(cfg, "auth_checks_timeout"));
 		pool_size((unsigned long)cfg_int(cfg, "store_connections") +
 		    GATEWAY_AUTH_MAX);
 	}

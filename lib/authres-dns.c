@@ -60,6 +60,9 @@ authres_dns_open(const struct authres_ctx *ctx, struct authres_dns *d)
 	}
 	d->res.retrans = AUTHRES_DNS_TIMEOUT;
 	d->res.retry = AUTHRES_DNS_TRIES;
+	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
+	d->deadline.tv_sec += ctx->check_max > 0 ? ctx->check_max :
+	    AUTHRES_CHECK_MAX;
 	d->spf.lookup = spf_lookup;
 	d->spf.name = "capmail";
 	d->spf.hook = d;
@@ -75,15 +78,63 @@ authres_dns_close(struct authres_dns *d)
 	d->open = 0;
 }
 
+/* The longest res_nsend() may wait (milliseconds) with retrans/retry:
+ * glibc's send_dg() gives server 0 retrans seconds a try and server i > 0
+ * (retrans << i) / nscount, never less than a second. */
+static long
+wait_max(int retrans, int retry, int nscount)
+{
+	long s = 0;
+
+	for (int i = 0; i < nscount; i++) {
+		long t = i == 0 ? retrans : ((long)retrans << i) / nscount;
+
+		s += t > 0 ? t : 1;
+	}
+	return s * retry * 1000;
+}
+
+/* Set the res_state's timeouts for one query so that it waits no longer
+ * than left milliseconds: fewer tries first, then shorter ones. 0, or -1
+ * when even one one-second try of each server would not fit. */
+static int
+fit_deadline(struct authres_dns *d, long left)
+{
+	int retrans = AUTHRES_DNS_TIMEOUT, retry = AUTHRES_DNS_TRIES;
+	int ns = d->res.nscount > 0 ? d->res.nscount : 1;
+
+	while (wait_max(retrans, retry, ns) > left) {
+		if (retry > 1)
+			retry--;
+		else if (retrans > 1)
+			retrans--;
+		else
+			return -1;
+	}
+	d->res.retrans = retrans;
+	d->res.retry = retry;
+	return 0;
+}
+
 int
 authres_dns_query(struct authres_dns *d, const char *name, int type,
     unsigned char *ans, size_t anssz)
 {
 	unsigned char q[NS_PACKETSZ];
+	struct timespec now;
+	long left;
 	int n;
 
-	if (d->dead || !d->open || d->nqueries >= AUTHRES_DNS_MAX_QUERIES)
+	if (d->dead || d->expired || !d->open ||
+	    d->nqueries >= AUTHRES_DNS_MAX_QUERIES)
 		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (long)(d->deadline.tv_sec - now.tv_sec) * 1000 +
+	    (d->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (fit_deadline(d, left) < 0) {
+		d->expired = 1;
+		return -1;
+	}
 	n = res_nmkquery(&d->res, ns_o_query, name, ns_c_in, type, NULL, 0,
 	    NULL, q, sizeof q);
 	if (n < 0)

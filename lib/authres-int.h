@@ -9,6 +9,7 @@
 #include <arpa/nameser.h>
 #include <resolv.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <spf2/spf.h>
 #include <opendkim/dkim.h>
@@ -16,6 +17,7 @@
 
 struct authres_ctx {
 	int custom;			/* dns_resolver given: ns below */
+	unsigned check_max;		/* seconds of DNS a check may take */
 	struct sockaddr_storage ns;
 	DKIM_LIB *dkim;
 	psl_ctx_t *psl;
@@ -28,7 +30,9 @@ struct authres_dns {
 	unsigned open:1;
 	unsigned dead:1;		/* a query got no answer: ask no more */
 	unsigned spf_seen:1;		/* a TXT answer held a "v=spf1" string */
+	unsigned expired:1;		/* the deadline came: ask no more */
 	unsigned nqueries;
+	struct timespec deadline;	/* CLOCK_MONOTONIC: open + check_max */
 	SPF_dns_server_t spf;		/* libspf2 layer over this resolver */
 };
 
@@ -40,9 +44,10 @@ struct authres_dns {
 int authres_dns_open(const struct authres_ctx *ctx, struct authres_dns *d);
 void authres_dns_close(struct authres_dns *d);
 
-/* Ask for name/type (class IN). The answer's length (whatever its rcode)
- * in ans, -1 when no answer came (d is then dead) or the query could not
- * be sent, -2 when name cannot be a DNS name. */
+/* Ask for name/type (class IN), waiting no longer than the deadline
+ * leaves. The answer's length (whatever its rcode) in ans, -1 when no
+ * answer came (d is then dead), the deadline is too near to wait for one
+ * or the query could not be sent, -2 when name cannot be a DNS name. */
 int authres_dns_query(struct authres_dns *d, const char *name, int type,
     unsigned char *ans, size_t anssz);
 

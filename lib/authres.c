@@ -125,6 +125,7 @@ authres_ctx_new(const char *resolver, struct authres_ctx **ctx_r, char *err,
 	*ctx_r = NULL;
 	if ((ctx = calloc(1, sizeof *ctx)) == NULL)
 		return CM_ENOMEM;
+	ctx->check_max = AUTHRES_CHECK_MAX;
 	if (resolver != NULL && resolver[0] != '\0') {
 		if ((rc = parse_resolver(resolver, &ctx->ns, err, errsz)) < 0) {
 			free(ctx);
@@ -151,6 +152,12 @@ authres_ctx_new(const char *resolver, struct authres_ctx **ctx_r, char *err,
 	SPF_debug_handler = spf_quiet;
 	*ctx_r = ctx;
 	return 0;
+}
+
+void
+authres_ctx_set_timeout(struct authres_ctx *ctx, unsigned seconds)
+{
+	ctx->check_max = seconds > 0 ? seconds : 1;
 }
 
 void
@@ -281,11 +288,79 @@ is_wsp(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* RFC 3986 section 3.1's scheme, then ':' and at least one URI
+ * character (unreserved, reserved or a %XX escape): syntax only. */
+static int
+uri_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || !isalpha((unsigned char)s[0]))
+		return 0;
+	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' ||
+	    s[i] == '-' || s[i] == '.'))
+		i++;
+	if (i == n || s[i] != ':' || ++i == n)
+		return 0;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '%') {
+			if (n - i < 3 || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return 0;
+			i += 2;
+		} else if (!isalnum(c) && !strchr("-._~:/?#[]@!$&'()*+,;=",
+		    c))
+			return 0;
+	}
+	return 1;
+}
+
+/* rua=: a comma-separated list of dmarc-uri (RFC 7489 section 6.4: a URI,
+ * '!' and a size limit optional); whether one of them is a valid URI. */
+static int
+rua_valid(const char *v, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t s, e, bang;
+
+		while (i < n && is_wsp(v[i]))
+			i++;
+		s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		if (i < n)
+			i++;
+		while (e > s && is_wsp(v[e - 1]))
+			e--;
+		/* a literal '!' is %21 in a dmarc-uri: this one starts the
+		 * size, 1*DIGIT [k/m/g/t] */
+		for (bang = s; bang < e && v[bang] != '!'; bang++)
+			;
+		if (bang < e) {
+			size_t j = bang + 1;
+
+			while (j < e && isdigit((unsigned char)v[j]))
+				j++;
+			if (j == bang + 1 || (j < e && (j + 1 != e ||
+			    !strchr("kmgtKMGT", v[j]))))
+				continue;
+		}
+		if (uri_valid(v + s, bang - s))
+			return 1;
+	}
+	return 0;
+}
+
 int
 authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 {
 	size_t i = 0;
-	int first = 1;
+	int first = 1, sp_bad = 0, rua = 0;
 
 	memset(d, 0, sizeof *d);
 	while (i < len) {
@@ -340,6 +415,11 @@ authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 			if (VAL("none") || VAL("quarantine") || VAL("reject"))
 				lower_copy(d->p, sizeof d->p, txt + vs,
 				    ve - vs);
+		} else if (TAG("sp")) {
+			sp_bad = !(VAL("none") || VAL("quarantine") ||
+			    VAL("reject"));
+		} else if (TAG("rua")) {
+			rua = rua_valid(txt + vs, ve - vs);
 		} else if (TAG("adkim")) {
 			if (VAL("s"))
 				d->adkim_strict = 1;
@@ -351,12 +431,20 @@ authres_dmarc_parse(const char *txt, size_t len, struct authres_dmarc *d)
 			else if (!VAL("r"))
 				return CM_EPARSE;
 		}
-		/* other tags (sp, pct, rua, ruf, fo, rf, ri) do not decide
-		 * alignment */
+		/* other tags (pct, ruf, fo, rf, ri) do not decide alignment */
 #undef TAG
 #undef VAL
 	}
-	return first ? CM_ENOTFOUND : 0;
+	if (first)
+		return CM_ENOTFOUND;
+	/* RFC 7489 section 6.6.3 step 6 */
+	if (d->p[0] == '\0' || sp_bad) {
+		if (!rua)
+			return CM_EINVAL;
+		memcpy(d->p, "none", sizeof "none");
+		d->p_from_rua = 1;
+	}
+	return 0;
 }
 
 /* ---- SPF ---- */
@@ -457,7 +545,7 @@ out:
 
 /* ---- DKIM ---- */
 
-#define MAX_SIGS 8
+#define MAX_SIGS AUTHRES_DKIM_MAX_SIGS
 
 struct sig {
 	enum authres_result res;
@@ -501,18 +589,19 @@ is_dkim_sig_field(const char *p, size_t n)
 	return i < n && p[i] == ':';
 }
 
-/* The message to libopendkim, but for the DKIM-Signature fields after the
- * first MAX_SIGS (RFC 6376 section 6.1: verifiers may limit the number of
- * signatures they try). The library hashes the body once per distinct
- * l= and verifies every signature it is shown, so a message with
- * thousands of them would cost seconds of CPU; prescreening does not
- * help, it comes after the hashing is set up. */
-static DKIM_STAT
-dkim_feed(DKIM *dk, const char *msg, size_t len)
+/* Why only the first MAX_SIGS signatures (authres_dkim_pieces): the
+ * library hashes the body once per distinct l= and verifies every
+ * signature it is shown, so a message with thousands of them would cost
+ * seconds of CPU; prescreening does not help, it comes after the hashing
+ * is set up. */
+int
+authres_dkim_pieces(const char *msg, size_t len,
+    int (*fn)(void *arg, const char *piece, size_t n), void *arg,
+    unsigned *nsig_r)
 {
 	size_t i = 0, from = 0;
-	int nsig = 0;
-	DKIM_STAT st;
+	unsigned nsig = 0;
+	int rc = 0;
 
 	while (i < len) {
 		const char *nl;
@@ -528,18 +617,27 @@ dkim_feed(DKIM *dk, const char *msg, size_t len)
 			end = nl != NULL ? (size_t)(nl - msg) + 1 : len;
 		} while (end < len && (msg[end] == ' ' || msg[end] == '\t'));
 		if (is_dkim_sig_field(msg + i, end - i) && ++nsig > MAX_SIGS) {
-			if (i > from && (st = dkim_chunk(dk,
-			    (unsigned char *)(uintptr_t)(msg + from),
-			    i - from)) != DKIM_STAT_OK)
-				return st;
+			if (i > from && (rc = fn(arg, msg + from, i - from)) != 0)
+				goto out;
 			from = end;
 		}
 		i = end;
 	}
-	if (len == from)
-		return DKIM_STAT_OK;
-	return dkim_chunk(dk, (unsigned char *)(uintptr_t)(msg + from),
-	    len - from);
+	if (len > from)
+		rc = fn(arg, msg + from, len - from);
+out:
+	if (nsig_r != NULL)
+		*nsig_r = nsig;
+	return rc;
+}
+
+static int
+dkim_piece(void *arg, const char *p, size_t n)
+{
+	DKIM_STAT st = dkim_chunk(arg, (unsigned char *)(uintptr_t)p, n);
+
+	/* DKIM_STAT_OK is 0 */
+	return st;
 }
 
 /* Verify every signature: their results in sigs (at most MAX_SIGS), the
@@ -560,7 +658,7 @@ dkim_check(struct authres_ctx *ctx, struct authres_dns *d, const char *msg,
 		authres_dns_current = NULL;
 		return 0;
 	}
-	st = dkim_feed(dk, msg, len);
+	st = authres_dkim_pieces(msg, len, dkim_piece, dk, NULL);
 	if (st == DKIM_STAT_OK)
 		st = dkim_chunk(dk, NULL, 0);
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_BADSIG ||
@@ -601,7 +699,8 @@ sig_rank(const struct sig *s, int aligned)
 /* ---- DMARC lookup ---- */
 
 struct dmarc_found {
-	int n;
+	int n;			/* records starting with v=DMARC1 */
+	int rc;			/* the first one's authres_dmarc_parse() */
 	struct authres_dmarc rec;
 };
 
@@ -613,16 +712,17 @@ dmarc_txt(void *arg, const char *txt, size_t len)
 	int rc = authres_dmarc_parse(txt, len, &rec);
 
 	if (rc == CM_ENOTFOUND)
-		return;
-	if (rc == 0 && f->n == 0)
+		return;		/* RFC 7489 section 6.6.3 steps 2 and 4 */
+	if (f->n++ == 0) {
+		f->rc = rc;
 		f->rec = rec;
-	f->n++;		/* a malformed one counts: it is not "no record" */
-	if (rc != 0)
-		f->n += 1000;
+	}
 }
 
-/* 1: a record in *rec; 0: none at name; -1: lookup failed; -2: malformed
- * (or several records) */
+/* RFC 7489 section 6.6.3. 1: a record in *rec; 0: none at name (ask the
+ * organisational domain); 2: no DMARC processing (step 5: several
+ * records; step 6: a record without a policy, discarded); -1: lookup
+ * failed; -2: a malformed record */
 static int
 dmarc_lookup(struct authres_dns *d, const char *domain,
     struct authres_dmarc *rec)
@@ -650,7 +750,9 @@ dmarc_lookup(struct authres_dns *d, const char *domain,
 		return -1;
 	if (f.n == 0)
 		return 0;
-	if (f.n != 1)
+	if (f.n > 1 || f.rc == CM_EINVAL)
+		return 2;
+	if (f.rc != 0)
 		return -2;
 	*rec = f.rec;
 	return 1;

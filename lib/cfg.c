@@ -46,6 +46,7 @@ static const struct cfg_param params[] = {
 	{ "smtp_timeout", CFG_INT, "300", 1, 86400, NULL },
 	{ "auth_checks", CFG_BOOL, "yes", 0, 0, NULL },
 	{ "dns_resolver", CFG_STR, "", 0, 0, NULL },
+	{ "auth_checks_timeout", CFG_INT, "20", 1, 600, NULL },
 	{ "submission_listen", CFG_STR, "", 0, 0, NULL },
 	{ "auth_fail_limit", CFG_INT, "5", 1, 1000, NULL },
 	{ "auth_lockout_limit", CFG_INT, "10", 1, 100000, NULL },

@@ -1,12 +1,18 @@
 /*
  * Fuzz target for lib/authres's parsers of network input: the first byte
  * picks one, the rest is its input.
- *   0: a DMARC TXT record (authres_dmarc_parse): 0, CM_ENOTFOUND or
- *      CM_EPARSE only; p is "", none, quarantine or reject.
+ *   0: a DMARC TXT record (authres_dmarc_parse): 0, CM_ENOTFOUND,
+ *      CM_EPARSE or CM_EINVAL only; on 0, p is none, quarantine or
+ *      reject (none when p_from_rua).
  *   1: a message's header (authres_from_domain): on success a non-empty
  *      lower-case domain without '@'; else an empty one.
  *   2: a DNS answer packet (authres_dns_txt, as SPF and DMARC read TXT
  *      answers): every TXT string handed over fits AUTHRES_TXT_MAX.
+ *   3: a message (authres_dkim_pieces, what libopendkim is fed): the
+ *      pieces are in order, inside the input, and what lies between them
+ *      starts "DKIM-Signature"; with at most AUTHRES_DKIM_MAX_SIGS
+ *      signatures the input comes whole, in one piece; fed its own
+ *      output, it gives it back whole, counting at most that many.
  * Then the header is made with the input as every value: one field,
  * every CRLF but the last followed by a tab, no control character.
  */
@@ -16,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "authres.h"
 #include "authres-int.h"
@@ -64,6 +71,60 @@ check_header(const char *v)
 	buf_free(&b);
 }
 
+struct pieces {
+	const char *msg, *end;	/* the input */
+	const char *at;		/* where the last piece ended */
+	char *out;		/* the pieces joined (as long as the input) */
+	size_t outlen;
+	int n;
+};
+
+static int
+piece(void *arg, const char *p, size_t n)
+{
+	struct pieces *pc = arg;
+
+	if (n == 0 || p < pc->at || p > pc->end || n > (size_t)(pc->end - p))
+		abort();
+	if (p > pc->at && strncasecmp(pc->at, "DKIM-Signature", 14) != 0)
+		abort();
+	memcpy(pc->out + pc->outlen, p, n);
+	pc->outlen += n;
+	pc->at = p + n;
+	pc->n++;
+	return 0;
+}
+
+static void
+check_pieces(const char *in, size_t n)
+{
+	struct pieces pc = { in, in + n, in, malloc(n + 1), 0, 0 };
+	struct pieces again;
+	unsigned nsig, nsig2;
+
+	if (pc.out == NULL)
+		return;
+	if (authres_dkim_pieces(in, n, piece, &pc, &nsig) != 0)
+		abort();
+	if (pc.at < pc.end && strncasecmp(pc.at, "DKIM-Signature", 14) != 0)
+		abort();
+	if (nsig <= AUTHRES_DKIM_MAX_SIGS && (pc.n != (n > 0) ||
+	    pc.outlen != n))
+		abort();
+	again = (struct pieces){ pc.out, pc.out + pc.outlen, pc.out,
+	    malloc(pc.outlen + 1), 0, 0 };
+	if (again.out != NULL) {
+		if (authres_dkim_pieces(pc.out, pc.outlen, piece, &again,
+		    &nsig2) != 0 || again.outlen != pc.outlen ||
+		    memcmp(again.out, pc.out, pc.outlen) != 0 ||
+		    nsig2 != (nsig < AUTHRES_DKIM_MAX_SIGS ? nsig :
+		    AUTHRES_DKIM_MAX_SIGS))
+			abort();
+		free(again.out);
+	}
+	free(pc.out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -74,15 +135,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		struct authres_dmarc d;
 
 		rc = authres_dmarc_parse(in, n, &d);
-		if (rc != 0 && rc != CM_ENOTFOUND && rc != CM_EPARSE)
+		if (rc != 0 && rc != CM_ENOTFOUND && rc != CM_EPARSE &&
+		    rc != CM_EINVAL)
 			abort();
-		if (d.p[0] && strcmp(d.p, "none") && strcmp(d.p, "reject") &&
+		if (rc == 0 && strcmp(d.p, "none") && strcmp(d.p, "reject") &&
 		    strcmp(d.p, "quarantine"))
+			abort();
+		if (rc == 0 && d.p_from_rua && strcmp(d.p, "none"))
 			abort();
 		break;
 	}
@@ -105,6 +169,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    txt_seen, &count);
 		break;
 	}
+	case 3:
+		check_pieces(in, n);
+		break;
 	}
 	memcpy(v, in, n < sizeof v - 1 ? n : sizeof v - 1);
 	v[n < sizeof v - 1 ? n : sizeof v - 1] = '\0';

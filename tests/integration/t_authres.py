@@ -10,9 +10,13 @@
   not aligned, altered after signing), unsigned;
 - a DNS server that never answers (a UDP socket nobody reads): the 250
   still comes, every result that needed DNS says temperror;
+- a DNS server of ours answering every query 1.5 s late, SPF with nine
+  include: mechanisms: the check stops at auth_checks_timeout (fewer
+  queries than the whole evaluation makes), spf=temperror;
 - a DNS server of ours (HeldDNS) holding four checks' SPF queries
   unanswered: another session's RCPT is answered meanwhile (the checks
   do not take the store's pool threads), then the four pass;
+- two DMARC records at one name: dmarc=none (RFC 7489 section 6.6.3);
 - a gateway on [::] (an IPv4 client is ::ffff:127.0.0.1): SPF ip4 passes;
 - twelve DKIM signatures: only the topmost eight keys are looked up;
 - the fixture's own gateway (dns_resolver a closed port: refused at once)
@@ -67,12 +71,14 @@ def dns_rcode(port, name, timeout=1.0):
 
 class HeldDNS(threading.Thread):
     """A DNS server on loopback that answers TXT queries from zones (else
-    NXDOMAIN), or, while held, keeps every query unanswered until
-    release(). seen: the names asked so far."""
+    NXDOMAIN), each delay seconds after it came, or, while held, keeps
+    every query unanswered until release(). seen: the names asked so
+    far."""
 
-    def __init__(self, zones):
+    def __init__(self, zones, delay=0):
         super().__init__(daemon=True)
         self.zones = zones
+        self.delay = delay
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(('127.0.0.1', 0))
         self.sock.settimeout(0.2)
@@ -102,7 +108,10 @@ class HeldDNS(threading.Thread):
             rr = struct.pack('!HHHIH', 0xc00c, 16, 1, 60, len(rdata)) + rdata
         head = struct.pack('!HHHHHH', qid, 0x8580 | rcode, 1,
                            1 if rr else 0, 0, 0)
-        self.sock.sendto(head + question + rr, addr)
+        try:
+            self.sock.sendto(head + question + rr, addr)
+        except OSError:
+            pass    # a late answer after stop()
 
     def run(self):
         while not self.done:
@@ -124,7 +133,12 @@ class HeldDNS(threading.Thread):
                 if self.holding:
                     self.held.append((q, addr))
                     continue
-            self.answer(q, addr)
+            if self.delay:
+                t = threading.Timer(self.delay, self.answer, (q, addr))
+                t.daemon = True
+                t.start()
+            else:
+                self.answer(q, addr)
 
     def hold(self):
         with self.lock:
@@ -196,6 +210,12 @@ class Env:
             ('_dmarc.dkim.test', 'v=DMARC1; p=reject'),
             ('sel._domainkey.other.test', key_txt),
             ('big._domainkey.dkim.test', big_txt),
+            # two DMARC records at one name: no DMARC processing, and no
+            # falling back to the organisational domain's p=reject
+            ('mail.multi.test', 'v=spf1 ip4:127.0.0.1 -all'),
+            ('_dmarc.mail.multi.test', 'v=DMARC1; p=none'),
+            ('_dmarc.mail.multi.test', 'v=DMARC1; p=quarantine'),
+            ('_dmarc.multi.test', 'v=DMARC1; p=reject; aspf=s'),
         ]
         self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
         argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
@@ -460,6 +480,27 @@ def test_many_signatures(env):
         raise AssertionError('keys looked up %r, want %r' % (asked, want))
 
 
+def test_dmarc_two_records(env):
+    """Two v=DMARC1 records at _dmarc.mail.multi.test (RFC 7489 section
+    6.6.3 step 5): DMARC is not applied, dmarc=none, and the
+    organisational domain's record (p=reject, strict SPF alignment) is
+    not asked for: SPF's pass stays aligned (relaxed), grantor_auth spf."""
+    env.start()
+    subj = tag('dmarc two records')
+    msg = message(subj, 'alice@mail.multi.test')
+    send(env.gw.port, 'client.outside.example', 'alice@mail.multi.test', msg)
+    check(env.fx, subj, msg,
+          header('spf=pass smtp.mailfrom=mail.multi.test', 'dkim=none',
+                 'dmarc=none header.from=mail.multi.test'),
+          'alice@mail.multi.test', 'spf', 'spf=pass dkim=none dmarc=none')
+    with open(env.dns_log) as f:
+        log = f.read()
+    if not re.search(r'query\[TXT\] _dmarc\.mail\.multi\.test ', log):
+        raise AssertionError('_dmarc.mail.multi.test was not asked')
+    if re.search(r'query\[TXT\] _dmarc\.multi\.test ', log):
+        raise AssertionError('_dmarc.multi.test was asked')
+
+
 def test_dual_stack(env):
     """A gateway listening on [::] sees an IPv4 client as ::ffff:127.0.0.1:
     SPF's ip4:127.0.0.1 still passes."""
@@ -578,6 +619,64 @@ def test_checks_leave_the_store_its_threads(env):
         dns.stop()
 
 
+def test_slow_dns_deadline(env):
+    """A DNS server that answers every query 1.5 seconds late (in time
+    for each of the resolver's tries) and a sender whose SPF record has
+    nine include: mechanisms: evaluated to the end, the check asks eleven
+    names (the record, the nine includes, _dmarc), 16.5 seconds of
+    waiting. With auth_checks_timeout = 4 it stops asking when the
+    deadline is near: the 250 comes, spf=temperror, dmarc=temperror, and
+    the server saw fewer queries - at most 4 / 1.5 + 1 = 3, since each
+    answered one takes 1.5 s and none is sent once less than a second
+    (one try) is left. The same message against a prompt server first:
+    the eleven queries of the whole evaluation, spf=fail."""
+    env.start()
+    fx = env.fx
+    incs = ['c%d.chain.test' % i for i in range(1, 10)]
+    zones = {'chain.test': 'v=spf1 ' + ' '.join('include:' + d for d in incs)
+             + ' -all'}
+    zones.update((d, 'v=spf1 -all') for d in incs)
+    unbounded = ['chain.test'] + incs + ['_dmarc.chain.test']
+    for delay in (0, 1.5):
+        dns = HeldDNS(zones, delay)
+        dns.start()
+        gw = None
+        try:
+            gw = t_conn.Gateway(fx, 'authres-slow%d' % (delay * 10), 120,
+                                'dns_resolver = 127.0.0.1:%d\n'
+                                'auth_checks_timeout = 4\n' % dns.port)
+            subj = tag('slow dns %s' % delay)
+            msg = message(subj, 'alice@chain.test')
+            send(gw.port, 'client.outside.example', 'alice@chain.test', msg)
+            with dns.lock:
+                seen = list(dns.seen)
+            if delay == 0:
+                if sorted(seen) != sorted(unbounded):
+                    raise AssertionError('a prompt server was asked %r, '
+                                         'want %r' % (seen, unbounded))
+                check(fx, subj, msg,
+                      header('spf=fail smtp.mailfrom=chain.test', 'dkim=none',
+                             'dmarc=none header.from=chain.test'),
+                      'alice@chain.test', 'none', 'spf=fail dkim=none dmarc=none')
+            else:
+                if not 1 <= len(seen) <= 3 or \
+                        seen != unbounded[:len(seen)]:
+                    raise AssertionError('a late server was asked %r: want '
+                                         'the first 1 to 3 of %r'
+                                         % (seen, unbounded))
+                check(fx, subj, msg,
+                      header('spf=temperror smtp.mailfrom=chain.test',
+                             'dkim=none',
+                             'dmarc=temperror header.from=chain.test'),
+                      'alice@chain.test', 'none',
+                      'spf=temperror dkim=none dmarc=temperror')
+        finally:
+            if gw is not None:
+                gw.stop()
+                gw.check_clean()
+            dns.stop()
+
+
 def test_fixture_gateway(env):
     """The fixture's own gateway asks a closed port (refused at once)."""
     env.start()
@@ -620,11 +719,15 @@ def cases(fx):
         ('authres: message altered after signing: dkim=fail', test_dkim_altered),
         ('authres: unsigned mail from a p=reject domain: dmarc=fail', test_unsigned),
         ('authres: twelve DKIM signatures: the topmost eight tried', test_many_signatures),
+        ('authres: two DMARC records at one name: dmarc=none, no fallback to '
+         'the organisational domain', test_dmarc_two_records),
         ('authres: dual-stack listener, IPv4 client: ip4 mechanism passes',
          test_dual_stack),
         ('authres: a DNS server that never answers: 250, temperror', test_dns_silent),
         ('authres: four checks waiting on DNS: RCPT still answered, then '
          'spf=pass', test_checks_leave_the_store_its_threads),
+        ('authres: DNS answering each query late, nine SPF includes: the '
+         'check stops at auth_checks_timeout, spf=temperror', test_slow_dns_deadline),
         ('authres: fixture gateway (closed resolver port): temperror at once',
          test_fixture_gateway),
         ('authres: submission: no check, no header, auth_results NULL', test_submission),

@@ -1,6 +1,8 @@
 /*
  * Unit tests for lib/authres: the Authentication-Results header and the
- * summary (exact bytes), the DMARC record parser, the From domain, the
+ * summary (exact bytes), the DMARC record parser, the pieces of a
+ * message shown to the DKIM verifier (the topmost signatures), the From
+ * domain, the
  * organisational domain and alignment (Debian's public suffix list),
  * dns_resolver's syntax, and a whole check against a resolver address
  * where nothing listens (every lookup fails at once: temperror, no hang).
@@ -153,8 +155,38 @@ test_dmarc(void)
 	    d.aspf_strict);
 	CHECK(DMARC(" v = DMARC1 ;  p = none ; ; pct=50", &d) == 0);
 	CHECK(strcmp(d.p, "none") == 0);
-	CHECK(DMARC("v=DMARC1", &d) == 0 && d.p[0] == '\0');
-	CHECK(DMARC("v=DMARC1; p=bogus", &d) == 0 && d.p[0] == '\0');
+	CHECK(DMARC("v=DMARC1; p=reject; sp=none; rua=x", &d) == 0);
+	CHECK(strcmp(d.p, "reject") == 0 && !d.p_from_rua);
+	/* RFC 7489 section 6.6.3 step 6: no valid p= (or a bad sp=) and no
+	 * valid rua= URI: the record is discarded */
+	CHECK(DMARC("v=DMARC1", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=reject; sp=bogus", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; adkim=s", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=reports@x.test", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=1x:a@b", &d) == CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a b@x.test", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a%4@x.test", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a@x.test!", &d) ==
+	    CM_EINVAL);
+	CHECK(DMARC("v=DMARC1; p=bogus; rua=mailto:a@x.test!10x", &d) ==
+	    CM_EINVAL);
+	/* ... and with one: as if p=none */
+	CHECK(DMARC("v=DMARC1; rua=mailto:dmarc@x.test", &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua);
+	CHECK(DMARC("v=DMARC1; p=bogus; adkim=s; rua=bad, mailto:a%40b@x.test!10m",
+	    &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua && d.adkim_strict);
+	CHECK(DMARC("v=DMARC1; p=reject; sp=x; rua=https://x.test/r?a=1", &d)
+	    == 0);
+	CHECK(strcmp(d.p, "none") == 0 && d.p_from_rua);
+	CHECK(DMARC("v=DMARC1; p=none; rua=mailto:a@x.test!25", &d) == 0);
+	CHECK(strcmp(d.p, "none") == 0 && !d.p_from_rua);
 	/* not a DMARC record at all */
 	CHECK(DMARC("v=spf1 -all", &d) == CM_ENOTFOUND);
 	CHECK(DMARC("p=reject; v=DMARC1", &d) == CM_ENOTFOUND);
@@ -163,10 +195,127 @@ test_dmarc(void)
 	CHECK(DMARC("", &d) == CM_ENOTFOUND);
 	CHECK(DMARC(";", &d) == CM_ENOTFOUND);
 	CHECK(DMARC("hello", &d) == CM_ENOTFOUND);
-	/* a DMARC record, malformed */
+	/* a DMARC record, malformed (RFC 8601's permerror) */
 	CHECK(DMARC("v=DMARC1; adkim=x", &d) == CM_EPARSE);
+	CHECK(DMARC("v=DMARC1; p=reject; aspf=", &d) == CM_EPARSE);
 	CHECK(DMARC("v=DMARC1; p", &d) == CM_EPARSE);
 	CHECK(DMARC("v=DMARC1; =x", &d) == CM_EPARSE);
+}
+
+struct pieces {
+	struct buf out;
+	int n, stop_at;
+};
+
+static int
+piece(void *arg, const char *p, size_t n)
+{
+	struct pieces *pc = arg;
+
+	if (n == 0 || buf_add(&pc->out, p, n) < 0)
+		failures++;
+	return ++pc->n == pc->stop_at ? 42 : 0;
+}
+
+/* authres_dkim_pieces(in) gives want (pieces joined), in npieces pieces,
+ * having counted nsig signatures */
+static void
+check_pieces(const char *in, size_t inlen, const char *want, int npieces,
+    unsigned nsig, int line)
+{
+	struct pieces pc = { .stop_at = -1 };
+	unsigned got = 12345;
+
+	buf_init(&pc.out, 1 << 20);
+	if (authres_dkim_pieces(in, inlen, piece, &pc, &got) != 0 ||
+	    pc.out.len != strlen(want) ||
+	    memcmp(pc.out.data != NULL ? pc.out.data : "", want,
+	    pc.out.len) != 0 || pc.n != npieces || got != nsig) {
+		fprintf(stderr, "%s:%d: pieces (%d, %u signatures)\n got: %.*s\n"
+		    "want: %s\n", __FILE__, line, pc.n, got, (int)pc.out.len,
+		    pc.out.data != NULL ? pc.out.data : "", want);
+		failures++;
+	}
+	buf_free(&pc.out);
+}
+
+#define PIECES(in, want, np, ns) \
+	check_pieces(in, sizeof(in) - 1, want, np, ns, __LINE__)
+
+static void
+test_dkim_pieces(void)
+{
+	char in[4096], want[4096];
+	size_t il = 0, wl = 0;
+	struct pieces pc = { .stop_at = 1 };
+
+	/* 12 signatures, folded, between other fields: the topmost 8 stay,
+	 * the 4 below go; the body's lookalike line is the body's */
+	il = (size_t)snprintf(in, sizeof in, "Received: x\r\n");
+	wl = (size_t)snprintf(want, sizeof want, "%s", in);
+	for (int i = 0; i < 12; i++) {
+		char f[128];
+
+		snprintf(f, sizeof f, "%s: v=1; s=s%d;\r\n\tb=%d\r\n %d\r\n",
+		    i % 3 == 0 ? "DKIM-Signature" : i % 3 == 1 ?
+		    "dkim-signature" : "DKIM-Signature \t", i, i, i);
+		il += (size_t)snprintf(in + il, sizeof in - il, "%s", f);
+		if (i < 8)
+			wl += (size_t)snprintf(want + wl, sizeof want - wl,
+			    "%s", f);
+		if (i == 9) {
+			il += (size_t)snprintf(in + il, sizeof in - il,
+			    "X-Between: y\r\n");
+			wl += (size_t)snprintf(want + wl, sizeof want - wl,
+			    "X-Between: y\r\n");
+		}
+	}
+	il += (size_t)snprintf(in + il, sizeof in - il,
+	    "From: a@b.test\r\n\r\nDKIM-Signature: body\r\n");
+	wl += (size_t)snprintf(want + wl, sizeof want - wl,
+	    "From: a@b.test\r\n\r\nDKIM-Signature: body\r\n");
+	/* Received..s7 | X-Between (after s8, s9 dropped) | From..body */
+	check_pieces(in, il, want, 3, 12, __LINE__);
+
+	/* LF-only lines, nine signatures: the ninth goes; a body line
+	 * starting with a blank is not a fold of the empty line */
+	PIECES("DKIM-Signature: 1\nDKIM-Signature: 2\nDKIM-Signature: 3\n"
+	    "DKIM-Signature: 4\nDKIM-Signature: 5\nDKIM-Signature: 6\n"
+	    "DKIM-Signature: 7\nDKIM-Signature: 8\nDKIM-Signature: 9\n"
+	    " folded 9\nSubject: s\n\n body\n",
+	    "DKIM-Signature: 1\nDKIM-Signature: 2\nDKIM-Signature: 3\n"
+	    "DKIM-Signature: 4\nDKIM-Signature: 5\nDKIM-Signature: 6\n"
+	    "DKIM-Signature: 7\nDKIM-Signature: 8\nSubject: s\n\n body\n",
+	    2, 9);
+	/* no empty line: all header; the last, ninth, signature is cut to
+	 * msg's end, nothing after it */
+	PIECES("DKIM-Signature:1\r\nDKIM-Signature:2\r\nDKIM-Signature:3\r\n"
+	    "DKIM-Signature:4\r\nDKIM-Signature:5\r\nDKIM-Signature:6\r\n"
+	    "DKIM-Signature:7\r\nDKIM-Signature:8\r\nX: y\r\n"
+	    "DKIM-Signature:9\r\n\tno end",
+	    "DKIM-Signature:1\r\nDKIM-Signature:2\r\nDKIM-Signature:3\r\n"
+	    "DKIM-Signature:4\r\nDKIM-Signature:5\r\nDKIM-Signature:6\r\n"
+	    "DKIM-Signature:7\r\nDKIM-Signature:8\r\nX: y\r\n", 1, 9);
+	/* what is no DKIM-Signature field: a longer name, no colon, a
+	 * continuation line; an empty line ends the header before more */
+	PIECES("DKIM-Signatures: a\r\nDKIM-Signature b\r\nX: y\r\n"
+	    " DKIM-Signature: c\r\n\r\nDKIM-Signature: d\r\n",
+	    "DKIM-Signatures: a\r\nDKIM-Signature b\r\nX: y\r\n"
+	    " DKIM-Signature: c\r\n\r\nDKIM-Signature: d\r\n", 1, 0);
+	/* nothing, and only signatures to drop at the end */
+	PIECES("", "", 0, 0);
+	for (il = 0; il < 10 * 18; il += 18)
+		memcpy(in + il, "DKIM-Signature: x\n", 18);
+	in[il] = '\0';
+	check_pieces(in, il, "DKIM-Signature: x\n"
+	    "DKIM-Signature: x\nDKIM-Signature: x\nDKIM-Signature: x\n"
+	    "DKIM-Signature: x\nDKIM-Signature: x\nDKIM-Signature: x\n"
+	    "DKIM-Signature: x\n", 1, 10, __LINE__);
+	/* fn's error stops it, and is returned */
+	buf_init(&pc.out, 1 << 20);
+	CHECK(authres_dkim_pieces(in, il, piece, &pc, NULL) == 42 &&
+	    pc.n == 1 && pc.out.len == 8 * 18);
+	buf_free(&pc.out);
 }
 
 #define FROM(s, o) authres_from_domain(s, sizeof(s) - 1, o, sizeof o)
@@ -298,6 +447,7 @@ main(void)
 	test_header();
 	test_authenticated();
 	test_dmarc();
+	test_dkim_pieces();
 	test_from();
 	test_ctx();
 	test_check_no_dns();
