@@ -9,7 +9,10 @@
  * with nsaddr_list's family 0, which is how res_ninit() itself records
  * IPv6 servers and how res_nclose() frees them. res_nsend() (not
  * res_nquery()) because DKIM's key lookup needs the answer whatever its
- * rcode, and it falls back to TCP for truncated answers.
+ * rcode. A truncated answer is retried over TCP by us, not by glibc
+ * (RES_IGNTC): glibc's send_vc() connects and reads without a timeout, so
+ * a server that truncates over UDP and then stalls over TCP would hold the
+ * check, and one of the gateway's auth slots, past any deadline.
  *
  * libspf2 gets a DNS layer of its own over it (spf_lookup below: the
  * answer's records of the asked type as libspf2's SPF_dns_rr_t), and
@@ -18,9 +21,12 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #include "authres.h"
 #include "authres-int.h"
@@ -60,6 +66,17 @@ authres_dns_open(const struct authres_ctx *ctx, struct authres_dns *d)
 	}
 	d->res.retrans = AUTHRES_DNS_TIMEOUT;
 	d->res.retry = AUTHRES_DNS_TRIES;
+	d->res.options |= RES_IGNTC;	/* TCP is ours: tcp_query() */
+	/* the server a truncated answer is asked again over TCP */
+	if (d->res.nsaddr_list[0].sin_family == AF_INET) {
+		memcpy(&d->tcp_ns, &d->res.nsaddr_list[0],
+		    sizeof(struct sockaddr_in));
+		d->tcp_nslen = sizeof(struct sockaddr_in);
+	} else if (d->res._u._ext.nsaddrs[0] != NULL) {
+		memcpy(&d->tcp_ns, d->res._u._ext.nsaddrs[0],
+		    sizeof(struct sockaddr_in6));
+		d->tcp_nslen = sizeof(struct sockaddr_in6);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += ctx->check_max > 0 ? ctx->check_max :
 	    AUTHRES_CHECK_MAX;
@@ -116,31 +133,121 @@ fit_deadline(struct authres_dns *d, long left)
 	return 0;
 }
 
+/* Milliseconds to the check's deadline (may be negative). */
+static long
+ms_left(const struct authres_dns *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(d->deadline.tv_sec - now.tv_sec) * 1000 +
+	    (d->deadline.tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Wait for ev on fd until the deadline: 0, or -1 (time is up, error). */
+static int
+wait_fd(const struct authres_dns *d, int fd, short ev)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+	long left;
+	int rc;
+
+	do {
+		if ((left = ms_left(d)) <= 0)
+			return -1;
+		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+	} while (rc == 0 || (rc < 0 && errno == EINTR));
+	return rc > 0 && !(p.revents & (POLLERR | POLLNVAL)) ? 0 : -1;
+}
+
+/* Write or read exactly n bytes, each wait bounded by the deadline. */
+static int
+io_all(const struct authres_dns *d, int fd, unsigned char *p, size_t n,
+    int writing)
+{
+	while (n > 0) {
+		ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) :
+		    recv(fd, p, n, 0);
+
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+		} else if (k == 0 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			return -1;
+		} else if (wait_fd(d, fd, writing ? POLLOUT : POLLIN) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The query q over TCP (RFC 7766: two length bytes, then the message) to
+ * the first server, within the deadline: the answer's length, or -1. */
+static int
+tcp_query(struct authres_dns *d, const unsigned char *q, int qlen,
+    unsigned char *ans, size_t anssz)
+{
+	unsigned char out[2 + NS_PACKETSZ], len[2];
+	size_t alen;
+	int fd, rc = -1, err = 0;
+	socklen_t elen = sizeof err;
+
+	if (d->tcp_nslen == 0 || qlen < 2 || (size_t)qlen > NS_PACKETSZ)
+		return -1;
+	fd = socket(d->tcp_ns.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&d->tcp_ns, d->tcp_nslen) < 0) {
+		if (errno != EINPROGRESS || wait_fd(d, fd, POLLOUT) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ||
+		    err != 0)
+			goto out;
+	}
+	out[0] = (unsigned char)(qlen >> 8);
+	out[1] = (unsigned char)qlen;
+	memcpy(out + 2, q, (size_t)qlen);
+	if (io_all(d, fd, out, (size_t)qlen + 2, 1) < 0 ||
+	    io_all(d, fd, len, 2, 0) < 0)
+		goto out;
+	alen = (size_t)len[0] << 8 | len[1];
+	/* anssz is AUTHRES_DNS_ANSWER_MAX: every TCP answer fits */
+	if (alen < 12 || alen > anssz || io_all(d, fd, ans, alen, 0) < 0)
+		goto out;
+	/* the answer to this query: same id, a response */
+	if (ans[0] != q[0] || ans[1] != q[1] || !(ans[2] & 0x80))
+		goto out;
+	rc = (int)alen;
+out:
+	close(fd);
+	return rc;
+}
+
 int
 authres_dns_query(struct authres_dns *d, const char *name, int type,
     unsigned char *ans, size_t anssz)
 {
 	unsigned char q[NS_PACKETSZ];
-	struct timespec now;
 	long left;
-	int n;
+	int n, qlen;
 
 	if (d->dead || d->expired || !d->open ||
 	    d->nqueries >= AUTHRES_DNS_MAX_QUERIES)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = (long)(d->deadline.tv_sec - now.tv_sec) * 1000 +
-	    (d->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	left = ms_left(d);
 	if (fit_deadline(d, left) < 0) {
 		d->expired = 1;
 		return -1;
 	}
-	n = res_nmkquery(&d->res, ns_o_query, name, ns_c_in, type, NULL, 0,
+	qlen = res_nmkquery(&d->res, ns_o_query, name, ns_c_in, type, NULL, 0,
 	    NULL, q, sizeof q);
-	if (n < 0)
+	if (qlen < 0)
 		return -2;
 	d->nqueries++;
-	n = res_nsend(&d->res, q, n, ans, (int)anssz);
+	n = res_nsend(&d->res, q, qlen, ans, (int)anssz);
+	if (n >= 12 && (ans[2] & 0x02))		/* TC: truncated */
+		n = tcp_query(d, q, qlen, ans, anssz);
 	if (n < 0) {
 		/* timed out, refused, unreachable: the next one would too */
 		d->dead = 1;

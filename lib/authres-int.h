@@ -33,6 +33,8 @@ struct authres_dns {
 	unsigned expired:1;		/* the deadline came: ask no more */
 	unsigned nqueries;
 	struct timespec deadline;	/* CLOCK_MONOTONIC: open + check_max */
+	struct sockaddr_storage tcp_ns;	/* the server for TCP retries */
+	socklen_t tcp_nslen;		/* 0: none known */
 	SPF_dns_server_t spf;		/* libspf2 layer over this resolver */
 };
 

@@ -75,21 +75,91 @@ class HeldDNS(threading.Thread):
     every query unanswered until release(). seen: the names asked so
     far."""
 
-    def __init__(self, zones, delay=0):
+    def __init__(self, zones, delay=0, truncate=False, tcp=None):
+        """truncate: every UDP answer comes back empty with TC set (the
+        client must ask again over TCP); tcp 'answer' or 'stall': a TCP
+        listener on the same port that answers, or accepts and then says
+        nothing (tcp_conns counts its connections)."""
         super().__init__(daemon=True)
         self.zones = zones
         self.delay = delay
+        self.truncate = truncate
+        self.tcp_conns = 0
+        self.tcp_socks = []
+        self.done = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(('127.0.0.1', 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
+        self.tcp = None
+        if tcp is not None:
+            self.tcp_mode = tcp
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.tcp.bind(('127.0.0.1', self.port))
+            self.tcp.listen(8)
+            self.tcp.settimeout(0.2)
+            threading.Thread(target=self.tcp_run, daemon=True).start()
         self.lock = threading.Lock()
         self.held = []
         self.holding = False
         self.seen = []
         self.done = False
 
+    def tcp_run(self):
+        while not self.done:
+            try:
+                c, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.tcp_conns += 1
+                self.tcp_socks.append(c)
+            if self.tcp_mode == 'stall':
+                continue            # kept open, never read
+            c.settimeout(5)
+            try:
+                n = struct.unpack('!H', c.recv(2))[0]
+                q = b''
+                while len(q) < n:
+                    q += c.recv(n - len(q))
+                a = self.reply(q, tc=False)
+                c.sendall(struct.pack('!H', len(a)) + a)
+            except (OSError, struct.error):
+                pass
+
+    def reply(self, q, tc):
+        qid, = struct.unpack('!H', q[:2])
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode('ascii', 'replace'))
+            i += 1 + q[i]
+        qtype, = struct.unpack('!H', q[i + 1:i + 3])
+        question = q[12:i + 5]
+        name = '.'.join(labels).lower()
+        txt = self.zones.get(name) if qtype == 16 else None
+        rcode = 0 if txt is not None or name in self.zones else 3
+        if tc:
+            return struct.pack('!HHHHHH', qid, 0x8780 | rcode, 1, 0, 0, 0) + question
+        rr = b''
+        if txt is not None:
+            data = txt.encode()
+            rdata = b''.join(bytes([len(data[j:j + 255])]) + data[j:j + 255]
+                             for j in range(0, len(data), 255))
+            rr = struct.pack('!HHHIH', 0xc00c, 16, 1, 60, len(rdata)) + rdata
+        head = struct.pack('!HHHHHH', qid, 0x8580 | rcode, 1,
+                           1 if rr else 0, 0, 0)
+        return head + question + rr
+
     def answer(self, q, addr):
+        if self.truncate:
+            try:
+                self.sock.sendto(self.reply(q, tc=True), addr)
+            except OSError:
+                pass
+            return
         qid, = struct.unpack('!H', q[:2])
         i, labels = 12, []
         while q[i] != 0:
@@ -155,6 +225,10 @@ class HeldDNS(threading.Thread):
         self.done = True
         self.join(10)
         self.sock.close()
+        if self.tcp is not None:
+            self.tcp.close()
+        for c in self.tcp_socks:
+            c.close()
 
 
 class Env:
@@ -677,6 +751,41 @@ def test_slow_dns_deadline(env):
             dns.stop()
 
 
+def test_truncated_tcp(env):
+    """A truncated UDP answer is asked again over TCP, by capmail itself
+    and within auth_checks_timeout: a server that answers over TCP gives
+    spf=pass; one that accepts the connection and says nothing gives
+    spf=temperror and the 250 (glibc's own TCP retry would wait forever)."""
+    env.start()
+    fx = env.fx
+    zones = {'tc.test': 'v=spf1 ip4:127.0.0.1 -all'}
+    for mode, spf, summary, auth in (
+            ('answer', 'spf=pass smtp.mailfrom=tc.test', 'spf=pass', 'spf'),
+            ('stall', 'spf=temperror smtp.mailfrom=tc.test', 'spf=temperror',
+             'none')):
+        dns = HeldDNS(zones, truncate=True, tcp=mode)
+        dns.start()
+        gw = None
+        try:
+            gw = t_conn.Gateway(fx, 'authres-tc-' + mode, 120,
+                                'dns_resolver = 127.0.0.1:%d\n'
+                                'auth_checks_timeout = 4\n' % dns.port)
+            subj = tag('truncated ' + mode)
+            msg = message(subj, 'alice@tc.test')
+            send(gw.port, 'client.outside.example', 'alice@tc.test', msg)
+            if dns.tcp_conns < 1:
+                raise AssertionError('%s: no TCP connection to the DNS server' % mode)
+            dmarc = ('dmarc=none header.from=tc.test' if mode == 'answer'
+                     else 'dmarc=temperror header.from=tc.test')
+            check(fx, subj, msg, header(spf, 'dkim=none', dmarc),
+                  'alice@tc.test', auth, '%s dkim=none %s' % (summary, dmarc.split()[0]))
+        finally:
+            if gw is not None:
+                gw.stop()
+                gw.check_clean()
+            dns.stop()
+
+
 def test_fixture_gateway(env):
     """The fixture's own gateway asks a closed port (refused at once)."""
     env.start()
@@ -728,6 +837,8 @@ def cases(fx):
          'spf=pass', test_checks_leave_the_store_its_threads),
         ('authres: DNS answering each query late, nine SPF includes: the '
          'check stops at auth_checks_timeout, spf=temperror', test_slow_dns_deadline),
+        ('authres: truncated UDP answers asked again over TCP within the '
+         'deadline (a stalling TCP server: temperror, 250)', test_truncated_tcp),
         ('authres: fixture gateway (closed resolver port): temperror at once',
          test_fixture_gateway),
         ('authres: submission: no check, no header, auth_results NULL', test_submission),
