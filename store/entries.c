@@ -240,16 +240,31 @@ store_entries_expunge(struct store_conn *db, int64_t user,
 		const char *p[3] = { store_i64_str(u, user),
 		    store_i64_str(m, mailbox_id),
 		    uids != NULL ? arr.data : NULL };
-		rc = store_exec(db, "DELETE FROM mailbox_entries e"
-		    " USING grants g, mailboxes m"
-		    " WHERE e.mailbox_id = $2::bigint AND m.id = e.mailbox_id"
-		    " AND m.owner = $1::bigint AND g.id = e.grant_id"
-		    " AND g.state = 'active' AND g.grantee = $1::bigint"
-		    " AND '\\Deleted' = ANY(e.flags)"
+		/* The held grants of the summaries being expunged are locked
+		 * first, as every path that ends a held grant does (release,
+		 * web confirm, expiry): taking the entries first deadlocked
+		 * with a release of the same held mail. */
+		rc = store_exec(db, "SELECT h.id FROM mailbox_entries e"
+		    " JOIN grants g ON g.id = e.grant_id"
+		    " JOIN grants h ON h.id = g.summary_of"
+		    " WHERE e.mailbox_id = $2::bigint AND g.grantee = $1::bigint"
+		    " AND g.state = 'active' AND '\\Deleted' = ANY(e.flags)"
 		    " AND ($3::bigint[] IS NULL OR e.uid = ANY($3::bigint[]))"
-		    " RETURNING e.uid, e.grant_id, g.summary_of IS NOT NULL,"
-		    " pg_notify('" STORE_MAILBOX_NOTIFY "', e.mailbox_id::text)",
-		    3, p, &res);
+		    " ORDER BY h.id FOR UPDATE OF h", 3, p, NULL);
+		if (rc == 0)
+			rc = store_exec(db, "DELETE FROM mailbox_entries e"
+			    " USING grants g, mailboxes m"
+			    " WHERE e.mailbox_id = $2::bigint"
+			    " AND m.id = e.mailbox_id"
+			    " AND m.owner = $1::bigint AND g.id = e.grant_id"
+			    " AND g.state = 'active' AND g.grantee = $1::bigint"
+			    " AND '\\Deleted' = ANY(e.flags)"
+			    " AND ($3::bigint[] IS NULL"
+			    "  OR e.uid = ANY($3::bigint[]))"
+			    " RETURNING e.uid, e.grant_id,"
+			    " g.summary_of IS NOT NULL, pg_notify('"
+			    STORE_MAILBOX_NOTIFY "', e.mailbox_id::text)",
+			    3, p, &res);
 	}
 	if (rc < 0)
 		goto fail;

@@ -465,6 +465,85 @@ def test_move_races_release(fx):
         raise AssertionError('sender rule %r' % rule(fx, sender))
 
 
+def test_expunge_races_release(fx):
+    """EXPUNGE of a summary while `capmailctl held release` of the same
+    held mail waits: both finish (no deadlock), the release wins, the
+    summary is gone, the message is in INBOX, and the sender is neither
+    blocked (the EXPUNGE came too late to refuse it) nor verified (an
+    admin's release does not verify)."""
+    setup(fx)
+    tag = 'held-xrace-%d' % os.getpid()
+    sender = 'xracer-%d@far.example' % os.getpid()
+    original = deliver(fx, tag, sender)
+    gid, _, _ = held_grant(fx, tag)
+    m = imap(fx)
+    psql = ctl = None
+    try:
+        clear_inbox(m)
+        uids = all_uids(m, 'Held')
+        if len(uids) != 1:
+            raise AssertionError('Held: %r' % uids)
+        select(m, 'Held')
+        mailutil.check(m.uid('STORE', str(uids[0]), '+FLAGS.SILENT', '(\\Deleted)'),
+                       'STORE')
+        psql = subprocess.Popen(
+            [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-qAt',
+             '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        psql.stdin.write("BEGIN;\nSELECT 'locked' FROM mailboxes m"
+                         " JOIN principals p ON p.id = m.owner"
+                         " WHERE p.address = '%s' AND m.name = 'INBOX'"
+                         " FOR UPDATE OF m;\n" % USER)
+        psql.stdin.flush()
+        if psql.stdout.readline() != 'locked\n':
+            raise AssertionError('psql did not lock INBOX')
+        ctl = subprocess.Popen([fx.capmailctl, '-c', fx.conf, 'held',
+                                'release', sender, USER],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for('the release waits for INBOX', lambda: lock_waiters(
+            fx, '%uidnext = uidnext + 1%') == 1)
+        result = {}
+
+        def expunge():
+            try:
+                result['expunge'] = m.expunge()
+            except Exception as e:  # reported below
+                result['expunge'] = ('EXC', [repr(e)])
+        t = threading.Thread(target=expunge)
+        t.start()
+        # whatever statement it waits in: the release and the EXPUNGE
+        wait_for('the EXPUNGE waits too', lambda: lock_waiters(fx, '%') == 2)
+        psql.stdin.write('COMMIT;\n')
+        psql.stdin.close()
+        psql.wait(timeout=60)
+        out, err = ctl.communicate(timeout=60)
+        t.join(60)
+        if ctl.returncode != 0 or out != b'1 released\n':
+            raise AssertionError('held release: %d %r %r'
+                                 % (ctl.returncode, out, err))
+        typ, data = result.get('expunge', ('none', []))
+        if typ != 'OK':
+            raise AssertionError('EXPUNGE: %s %r' % (typ, data))
+        if all_uids(m, 'Held') != []:
+            raise AssertionError('the summary is still in Held')
+        inbox = all_uids(m, 'INBOX')
+        if len(inbox) != 1:
+            raise AssertionError('INBOX after the race: %r' % inbox)
+        got = mailutil.strip_received(mailutil.fetch(m, inbox[0])['BODY[]'])
+        if got != original:
+            raise AssertionError('released message differs')
+    finally:
+        for p in (psql, ctl):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        m.logout()
+    if fx.sql("SELECT state FROM grants WHERE id = %s" % gid) != [['active']]:
+        raise AssertionError('the held grant was not released')
+    if rule(fx, sender) != []:
+        raise AssertionError('sender rule %r' % rule(fx, sender))
+
+
 def cases(fx):
     return [
         ('held: a summary in Held; UID MOVE to INBOX releases and verifies',
@@ -482,4 +561,6 @@ def cases(fx):
         ('held: APPEND and COPY into Held are refused', lambda: test_held_refuses(fx)),
         ('held: UID MOVE to INBOX racing capmailctl held release: no'
          ' deadlock, one copy, COPYUID', lambda: test_move_races_release(fx)),
+        ('held: EXPUNGE of a summary racing capmailctl held release: no'
+         ' deadlock, released, not blocked', lambda: test_expunge_races_release(fx)),
     ]
