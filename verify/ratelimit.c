@@ -3,10 +3,14 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ratelimit.h"
@@ -120,4 +124,34 @@ ratelimit_hit(struct ratelimit *rl, const char *key, time_t now)
 		wait = (unsigned)(RATELIMIT_WINDOW - (now - s->start));
 	pthread_mutex_unlock(&rl->lock);
 	return wait;
+}
+
+void
+ratelimit_addr(const struct sockaddr *sa, char *out, size_t outsz,
+    char *key, size_t keysz)
+{
+	struct in6_addr a6;
+	char net[INET6_ADDRSTRLEN];
+
+	snprintf(out, outsz, "?");
+	snprintf(key, keysz, "?");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    out, (socklen_t)outsz);
+		snprintf(key, keysz, "%s", out);
+	} else if (sa->sa_family == AF_INET6) {
+		a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			inet_ntop(AF_INET, &a6.s6_addr[12], out,
+			    (socklen_t)outsz);
+			snprintf(key, keysz, "%s", out);
+			return;
+		}
+		inet_ntop(AF_INET6, &a6, out, (socklen_t)outsz);
+		memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, net, sizeof net);
+		snprintf(key, keysz, "%s/64", net);
+	}
 }

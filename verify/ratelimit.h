@@ -31,4 +31,13 @@ void ratelimit_free(struct ratelimit **rlp);
  * until the window ends (1 .. RATELIMIT_WINDOW). */
 unsigned ratelimit_hit(struct ratelimit *rl, const char *key, time_t now);
 
+struct sockaddr;
+/* A client's address as text for the log (out) and the key its requests
+ * are counted under (key): the address itself for IPv4 (an IPv4-mapped
+ * IPv6 address is its IPv4 one), the /64 for IPv6 ("2001:db8:1:2::/64"),
+ * since one host usually has a whole /64 to pick addresses from. "?" for
+ * NULL or another family. */
+void ratelimit_addr(const struct sockaddr *sa, char *out, size_t outsz,
+    char *key, size_t keysz);
+
 #endif

@@ -39,6 +39,8 @@
 struct req {
 	char id[9];			/* log id */
 	char addr[ADDR_MAX];		/* client address */
+	char rate_key[ADDR_MAX];	/* what the per-address limit counts:
+					 * the address, an IPv6 one's /64 */
 	struct MHD_PostProcessor *pp;
 	char form[FORMTOKEN_MAXLEN];	/* the "form" field */
 	size_t formlen;
@@ -50,22 +52,13 @@ struct req {
 };
 
 static void
-client_addr(struct MHD_Connection *c, char out[ADDR_MAX])
+client_addr(struct MHD_Connection *c, char out[ADDR_MAX], char key[ADDR_MAX])
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-	snprintf(out, ADDR_MAX, "?");
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    out, ADDR_MAX);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-		    ADDR_MAX);
+	ratelimit_addr(ci != NULL ? ci->client_addr : NULL, out, ADDR_MAX, key,
+	    ADDR_MAX);
 }
 
 /* Queue body (a page) with status and the fixed headers, plus one extra
@@ -177,7 +170,7 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 	struct buf b;
 	int rc, wrong = 0;
 
-	if ((wait = ratelimit_hit(vs->rl_ip, r->addr, now)) != 0)
+	if ((wait = ratelimit_hit(vs->rl_ip, r->rate_key, now)) != 0)
 		return too_many(c, r, method, url, wait);
 	if (captoken_check(&vs->key, CAPTOKEN_KIND_VERIFY, tok, tlen, &exp,
 	    hash) != 0)
@@ -324,7 +317,7 @@ req_new(struct MHD_Connection *c)
 		memset(rnd, 0, sizeof rnd);
 	for (size_t i = 0; i < sizeof rnd; i++)
 		snprintf(r->id + 2 * i, 3, "%02x", rnd[i]);
-	client_addr(c, r->addr);
+	client_addr(c, r->addr, r->rate_key);
 	return r;
 }
 

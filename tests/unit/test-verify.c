@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,38 @@ test_logpath(void)
 }
 
 static void
+test_ratelimit_addr(void)
+{
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	char out[64], key[64];
+
+	inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
+	ratelimit_addr((struct sockaddr *)&s4, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(out, "192.0.2.7") == 0 && strcmp(key, "192.0.2.7") == 0);
+	inet_pton(AF_INET6, "2001:db8:1:2:aaaa:bbbb:cccc:dddd", &s6.sin6_addr);
+	ratelimit_addr((struct sockaddr *)&s6, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(out, "2001:db8:1:2:aaaa:bbbb:cccc:dddd") == 0);
+	CHECK(strcmp(key, "2001:db8:1:2::/64") == 0);
+	/* another address of the same /64 counts as the same client */
+	inet_pton(AF_INET6, "2001:db8:1:2::1", &s6.sin6_addr);
+	ratelimit_addr((struct sockaddr *)&s6, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(key, "2001:db8:1:2::/64") == 0);
+	inet_pton(AF_INET6, "2001:db8:1:3::1", &s6.sin6_addr);
+	ratelimit_addr((struct sockaddr *)&s6, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(key, "2001:db8:1:3::/64") == 0);
+	inet_pton(AF_INET6, "::ffff:198.51.100.9", &s6.sin6_addr);
+	ratelimit_addr((struct sockaddr *)&s6, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(out, "198.51.100.9") == 0 &&
+	    strcmp(key, "198.51.100.9") == 0);
+	inet_pton(AF_INET6, "::1", &s6.sin6_addr);
+	ratelimit_addr((struct sockaddr *)&s6, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(out, "::1") == 0 && strcmp(key, "::/64") == 0);
+	ratelimit_addr(NULL, out, sizeof out, key, sizeof key);
+	CHECK(strcmp(out, "?") == 0 && strcmp(key, "?") == 0);
+}
+
+static void
 test_ratelimit(void)
 {
 	struct ratelimit *rl = ratelimit_new(3), *none = ratelimit_new(0);
@@ -345,6 +379,7 @@ main(void)
 	test_answers();
 	test_logpath();
 	test_ratelimit();
+	test_ratelimit_addr();
 	test_pages();
 	if (failures > 0) {
 		fprintf(stderr, "test-verify: %d checks failed\n", failures);
