@@ -18,7 +18,8 @@ lib_libcapmail_a_SOURCES = \
 	lib/msgsum.c lib/msgsum.h \
 	lib/privdrop.c lib/privdrop.h \
 	lib/sasl.c lib/sasl.h \
-	lib/tls.c lib/tls.h
+	lib/tls.c lib/tls.h \
+	lib/utf8.c lib/utf8.h
 lib_libcapmail_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
 
 LIB_LDADD = lib/libcapmail.a $(LIBETPAN_LIBS) $(OPENSSL_LIBS) $(LIBUV_LIBS)

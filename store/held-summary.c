@@ -18,41 +18,12 @@
 #include "hdrdecode.h"
 #include "held.h"
 #include "maildate.h"
+#include "utf8.h"
 
 #define SUBJECT_MAX 900		/* bytes of original subject kept */
 #define FOLD_AT 76		/* fold subject lines past this column */
 #define EW_CHUNK 45		/* bytes per B encoded word: 60 base64 chars,
 				 * 72 with =?UTF-8?B? ?= (RFC 2047: <= 75) */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], cp, min;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, min = 0x80, cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, min = 0x800, cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, min = 0x10000, cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /* s (n bytes) as one clean UTF-8 line into a malloc'd string: invalid
  * bytes '?', controls ' ', leading/trailing blanks dropped, at most max
@@ -70,7 +41,7 @@ clean_line(const char *s, size_t n, size_t max)
 		i++;
 	while (i < n) {
 		const unsigned char *u = (const unsigned char *)s + i;
-		size_t l = utf8_len(u, n - i);
+		size_t l = utf8_seq(u, n - i);
 
 		if (l == 0) {
 			if (o + 1 > max)
@@ -198,7 +169,7 @@ add_subject_encoded(struct buf *out, const char *t)
 		size_t k = i;
 
 		while (k < n) {
-			size_t l = utf8_len((const unsigned char *)t + k,
+			size_t l = utf8_seq((const unsigned char *)t + k,
 			    n - k);
 			if (l == 0)
 				l = 1;	/* cannot happen: t is clean */

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "senders.h"
 #include "store-int.h"
+#include "utf8.h"
 
 static int is_space(unsigned char c)
 {
@@ -30,7 +31,7 @@ int store_answer_normalize(const char *in, char *out, size_t outsz)
 	size_t n = 0;
 	int space = 0;
 
-	if (in == NULL || outsz == 0 || !store_utf8_valid(in))
+	if (in == NULL || outsz == 0 || !utf8_valid(in))
 		return CM_EINVAL;
 	for (; *p != '\0'; p++) {
 		unsigned char c = *p;
@@ -61,7 +62,7 @@ int store_question_normalize(const char *in, char *out, size_t outsz)
 {
 	size_t b, e;
 
-	if (in == NULL || !store_utf8_valid(in))
+	if (in == NULL || !utf8_valid(in))
 		return CM_EINVAL;
 	for (b = 0; in[b] == ' '; b++)
 		;

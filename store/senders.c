@@ -9,6 +9,7 @@
 
 #include "senders.h"
 #include "store-int.h"
+#include "utf8.h"
 
 int store_sender_policy_ok(const char *policy)
 {
@@ -53,45 +54,11 @@ int store_user_policy_set(struct store_conn *db, const char *user,
 	return rc == 0 ? CM_ENOTFOUND : 0;
 }
 
-/* Valid UTF-8 (PostgreSQL refuses anything else in text). */
-int store_utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p != '\0') {
-		size_t len;
-		unsigned cp, min;
-
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			len = 2; min = 0x80; cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			len = 3; min = 0x800; cp = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			len = 4; min = 0x10000; cp = *p & 0x07;
-		} else {
-			return 0;
-		}
-		for (size_t i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += len;
-	}
-	return 1;
-}
-
 int store_sender_pattern_normalize(const char *in, char *out, size_t outsz)
 {
 	char tmp[STORE_ADDRESS_MAX + 8];
 
-	if (in == NULL || !store_utf8_valid(in))
+	if (in == NULL || !utf8_valid(in))
 		return CM_EINVAL;
 	if (in[0] != '@')
 		return store_address_normalize(in, out, outsz);

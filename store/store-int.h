@@ -87,9 +87,6 @@ void store_rollback(struct store_conn *db);	/* ROLLBACK, errors ignored */
  * CM_EDB, record the message in db->errmsg and mark the connection broken
  * on CM_EDBDOWN. */
 int store_map_error(struct store_conn *db, const PGresult *res);
-/* s is well-formed UTF-8 (PostgreSQL refuses anything else in text):
- * 1 or 0 (store/senders.c). */
-int store_utf8_valid(const char *s);
 /* The last database error for messages ("" when none). */
 const char *store_errmsg(const struct store_conn *db);
 

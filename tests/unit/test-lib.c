@@ -23,6 +23,7 @@
 #include "hdrdecode.h"
 #include "log.h"
 #include "sasl.h"
+#include "utf8.h"
 
 static int failures;
 
@@ -682,6 +683,35 @@ test_challenge(void)
 	buf_free(&b);
 }
 
+static void
+test_utf8(void)
+{
+	static const struct {
+		const char *s;
+		size_t n, want;
+	} seqs[] = {
+		{ "a", 1, 1 }, { "\xc3\xa9", 2, 2 }, { "\xe2\x82\xac", 3, 3 },
+		{ "\xf0\x9f\x98\x80", 4, 4 }, { "\xf4\x8f\xbf\xbf", 4, 4 },
+		{ "\xc3", 1, 0 },			/* cut short */
+		{ "\xc0\xaf", 2, 0 }, { "\xc1\xbf", 2, 0 },	/* overlong */
+		{ "\xe0\x80\xaf", 3, 0 }, { "\xf0\x80\x80\xaf", 4, 0 },
+		{ "\xed\xa0\x80", 3, 0 }, { "\xed\xbf\xbf", 3, 0 }, /* surrogates */
+		{ "\xed\x9f\xbf", 3, 3 },		/* U+D7FF */
+		{ "\xf4\x90\x80\x80", 4, 0 },		/* above U+10FFFF */
+		{ "\xf5\x80\x80\x80", 4, 0 }, { "\xff", 1, 0 },
+		{ "\x80", 1, 0 },			/* a lone continuation */
+		{ "\xe2\x28\xa1", 3, 0 },		/* not a continuation */
+	};
+
+	for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++)
+		CHECK(utf8_seq((const unsigned char *)seqs[i].s, seqs[i].n) ==
+		    seqs[i].want);
+	CHECK(utf8_valid(""));
+	CHECK(utf8_valid("plain j\xc3\xb6rg \xe2\x82\xac"));
+	CHECK(!utf8_valid("cut \xe2\x82"));
+	CHECK(!utf8_valid("\xed\xa0\x80"));
+}
+
 int
 main(void)
 {
@@ -698,6 +728,7 @@ main(void)
 	test_dsn();
 	test_captoken();
 	test_challenge();
+	test_utf8();
 	if (failures > 0) {
 		fprintf(stderr, "test-lib: %d checks failed\n", failures);
 		return 1;
