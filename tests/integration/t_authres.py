@@ -69,6 +69,47 @@ def dns_rcode(port, name, timeout=1.0):
     return data[3] & 0x0f
 
 
+def need_tools():
+    """(dnsmasq, dkimsign) paths, or Skip saying which package is missing."""
+    dnsmasq = shutil.which('dnsmasq') or '/usr/sbin/dnsmasq'
+    if not os.access(dnsmasq, os.X_OK):
+        raise Skip('no dnsmasq (Debian: dnsmasq-base)')
+    dkimsign = shutil.which('dkimsign') or '/usr/bin/dkimsign'
+    if not os.access(dkimsign, os.X_OK):
+        raise Skip('no dkimsign (Debian: python3-dkim)')
+    return dnsmasq, dkimsign
+
+
+def dkim_key(fx, path, bits=2048):
+    """A new RSA key in path; its DKIM TXT record ("v=DKIM1; k=rsa; p=...")."""
+    fx.run(['openssl', 'genrsa', '-out', path, str(bits)])
+    pub = fx.run(['openssl', 'rsa', '-in', path, '-pubout'])
+    b64 = ''.join(l for l in pub.stdout.decode().splitlines()
+                  if not l.startswith('-----'))
+    return 'v=DKIM1; k=rsa; p=' + b64
+
+
+def start_dnsmasq(dnsmasq, port, zones, log):
+    """dnsmasq on 127.0.0.1:port, authoritative for .test with the TXT
+    records zones [(name, text)], logging queries to log; returns the
+    process once it answers."""
+    argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % port,
+            '--listen-address=127.0.0.1', '--bind-interfaces',
+            '--no-resolv', '--no-hosts', '--pid-file=',
+            # authoritative for .test: anything else there is NXDOMAIN
+            '--local=/test/', '--log-queries', '--log-facility=' + log]
+    argv += ['--txt-record=%s,%s' % z for z in zones]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    end = time.time() + 30
+    while dns_rcode(port, zones[0][0]) != 0:
+        if p.poll() is not None or time.time() > end:
+            raise AssertionError('dnsmasq did not answer: %s' %
+                                 p.stderr.read().decode()[-500:])
+        time.sleep(0.1)
+    return p
+
+
 class HeldDNS(threading.Thread):
     """A DNS server on loopback that answers TXT queries from zones (else
     NXDOMAIN), each delay seconds after it came, or, while held, keeps
@@ -253,26 +294,13 @@ class Env:
 
     def _start(self):
         fx = self.fx
-        dnsmasq = shutil.which('dnsmasq') or '/usr/sbin/dnsmasq'
-        if not os.access(dnsmasq, os.X_OK):
-            raise Skip('no dnsmasq (Debian: dnsmasq-base)')
-        self.dkimsign = shutil.which('dkimsign') or '/usr/bin/dkimsign'
-        if not os.access(self.dkimsign, os.X_OK):
-            raise Skip('no dkimsign (Debian: python3-dkim)')
+        dnsmasq, self.dkimsign = need_tools()
         self.key = os.path.join(fx.dir, 'dkim.key')
-        fx.run(['openssl', 'genrsa', '-out', self.key, '2048'])
-        pub = fx.run(['openssl', 'rsa', '-in', self.key, '-pubout'])
-        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
-                      if not l.startswith('-----'))
-        key_txt = 'v=DKIM1; k=rsa; p=' + b64
+        key_txt = dkim_key(fx, self.key)
         # a 4096-bit key: its TXT answer (about 800 bytes) does not fit
         # in 512 bytes of UDP, the resolver must ask again over TCP
         self.bigkey = os.path.join(fx.dir, 'dkim-big.key')
-        fx.run(['openssl', 'genrsa', '-out', self.bigkey, '4096'])
-        pub = fx.run(['openssl', 'rsa', '-in', self.bigkey, '-pubout'])
-        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
-                      if not l.startswith('-----'))
-        big_txt = 'v=DKIM1; k=rsa; p=' + b64
+        big_txt = dkim_key(fx, self.bigkey, 4096)
         big_txt = ','.join(big_txt[i:i + 255]
                            for i in range(0, len(big_txt), 255))
         self.dns_port = capfix.free_port()
@@ -292,22 +320,7 @@ class Env:
             ('_dmarc.multi.test', 'v=DMARC1; p=reject; aspf=s'),
         ]
         self.dns_log = os.path.join(fx.dir, 'dnsmasq.log')
-        argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
-                '--listen-address=127.0.0.1', '--bind-interfaces',
-                '--no-resolv', '--no-hosts', '--pid-file=',
-                # authoritative for .test: anything else there is NXDOMAIN
-                '--local=/test/', '--log-queries',
-                '--log-facility=' + self.dns_log]
-        argv += ['--txt-record=%s,%s' % z for z in zones]
-        self.dns = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-        end = time.time() + 30
-        while dns_rcode(self.dns_port, 'spf-pass.test') != 0:
-            if self.dns.poll() is not None or time.time() > end:
-                raise AssertionError('dnsmasq did not answer: %s' %
-                                     self.dns.stderr.read().decode()[-500:])
-            time.sleep(0.1)
+        self.dns = start_dnsmasq(dnsmasq, self.dns_port, zones, self.dns_log)
         if dns_rcode(self.dns_port, 'nothing.test') != 3:
             raise AssertionError('dnsmasq does not say NXDOMAIN for nothing.test')
         self.gw = t_conn.Gateway(fx, 'authres', 120,

@@ -28,15 +28,11 @@ import http.client
 import imaplib
 import os
 import re
-import shutil
 import smtplib
-import subprocess
-import tempfile
 import time
 
 import capfix
 import mailutil
-from mailutil import Skip
 import t_authres
 import t_conn
 import t_idle
@@ -71,33 +67,15 @@ class Env:
 
     def _start(self):
         fx = self.fx
-        dnsmasq = shutil.which('dnsmasq') or '/usr/sbin/dnsmasq'
-        if not os.access(dnsmasq, os.X_OK):
-            raise Skip('no dnsmasq (Debian: dnsmasq-base)')
-        self.dkimsign = shutil.which('dkimsign') or '/usr/bin/dkimsign'
-        if not os.access(self.dkimsign, os.X_OK):
-            raise Skip('no dkimsign (Debian: python3-dkim)')
+        dnsmasq, self.dkimsign = t_authres.need_tools()
         self.key = os.path.join(fx.dir, 'challenge-dkim.key')
-        fx.run(['openssl', 'genrsa', '-out', self.key, '2048'])
-        pub = fx.run(['openssl', 'rsa', '-in', self.key, '-pubout'])
-        b64 = ''.join(l for l in pub.stdout.decode().splitlines()
-                      if not l.startswith('-----'))
         self.dns_port = capfix.free_port()
         zones = [('spf-pass.test', 'v=spf1 ip4:127.0.0.1 -all'),
                  ('forged.test', 'v=spf1 ip4:192.0.2.1 -all'),
-                 ('sel._domainkey.dkim.test', 'v=DKIM1; k=rsa; p=' + b64)]
-        argv = [dnsmasq, '--keep-in-foreground', '--port=%d' % self.dns_port,
-                '--listen-address=127.0.0.1', '--bind-interfaces',
-                '--no-resolv', '--no-hosts', '--pid-file=', '--local=/test/',
-                '--log-queries', '--log-facility=' + os.path.join(fx.dir, 'dnsmasq-challenge.log')]
-        argv += ['--txt-record=%s,%s' % z for z in zones]
-        self.dns = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        end = time.time() + 30
-        while t_authres.dns_rcode(self.dns_port, 'spf-pass.test') != 0:
-            if self.dns.poll() is not None or time.time() > end:
-                raise AssertionError('dnsmasq did not answer')
-            time.sleep(0.1)
+                 ('sel._domainkey.dkim.test', t_authres.dkim_key(fx, self.key))]
+        self.dns = t_authres.start_dnsmasq(
+            dnsmasq, self.dns_port, zones,
+            os.path.join(fx.dir, 'dnsmasq-challenge.log'))
 
         # the senders' side: an MX for spf-pass.test and dkim.test
         fx.sql('DROP DATABASE IF EXISTS capmail_chremote WITH (FORCE)')
@@ -299,23 +277,7 @@ def test_round_trip(env):
 
 
 def browser_confirm(fx, link, writer):
-    for b in ('/usr/bin/chromium', '/usr/bin/chromedriver'):
-        if not os.access(b, os.X_OK):
-            raise Skip('%s is not installed (Debian packages chromium, chromium-driver)' % b)
-    profile = tempfile.mkdtemp(prefix='capmail-chromium-')
-    port = capfix.free_port()
-    with open(os.path.join(fx.dir, 'chromedriver-challenge.log'), 'ab') as lf:
-        drv = subprocess.Popen(['/usr/bin/chromedriver', '--port=%d' % port],
-                               stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
-    wd = t_verify.WebDriver(port)
-    try:
-        def ready():
-            try:
-                return wd.call('GET', '/status').get('ready')
-            except (OSError, AssertionError):
-                return False
-        t_verify.wait_for(ready, 'chromedriver')
-        wd.start(profile)
+    with t_verify.browser(fx, 'chromedriver-challenge.log') as wd:
         wd.go(link)
         main = wd.text('main')
         for want in ('%s asks to reach %s.' % (writer, CLEO), '3 messages are waiting.'):
@@ -326,15 +288,6 @@ def browser_confirm(fx, link, writer):
         want = 'Thank you: 3 messages were delivered to %s.' % CLEO
         if want not in wd.text('main'):
             raise AssertionError('%r not in %r' % (want, wd.text('main')))
-    finally:
-        wd.quit()
-        drv.terminate()
-        try:
-            drv.wait(30)
-        except subprocess.TimeoutExpired:
-            drv.kill()
-            drv.wait()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def inbox(fx, subject):

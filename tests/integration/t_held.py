@@ -380,6 +380,37 @@ def wait_for(what, cond):
         time.sleep(0.05)
 
 
+def release_waiting_for_inbox(fx, sender):
+    """A psql transaction holding the row of the user's INBOX, and
+    `capmailctl held release SENDER USER` started and waiting for it
+    (holding the held grants by then): (psql, ctl)."""
+    psql = subprocess.Popen(
+        [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-qAt',
+         '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    psql.stdin.write("BEGIN;\nSELECT 'locked' FROM mailboxes m"
+                     " JOIN principals p ON p.id = m.owner"
+                     " WHERE p.address = '%s' AND m.name = 'INBOX'"
+                     " FOR UPDATE OF m;\n" % USER)
+    psql.stdin.flush()
+    if psql.stdout.readline() != 'locked\n':
+        raise AssertionError('psql did not lock INBOX')
+    ctl = subprocess.Popen([fx.capmailctl, '-c', fx.conf, 'held',
+                            'release', sender, USER],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for('the release waits for INBOX', lambda: lock_waiters(
+        fx, '%uidnext = uidnext + 1%') == 1)
+    return psql, ctl
+
+
+def let_release_go(psql, ctl):
+    """Commit the psql transaction; the release's (stdout, stderr)."""
+    psql.stdin.write('COMMIT;\n')
+    psql.stdin.close()
+    psql.wait(timeout=60)
+    return ctl.communicate(timeout=60)
+
+
 def test_move_races_release(fx):
     setup(fx)
     tag = 'held-race-%d' % os.getpid()
@@ -400,22 +431,7 @@ def test_move_races_release(fx):
             " AND m.name = 'INBOX'" % USER))
         # a transaction holding INBOX's row: the release stops there,
         # holding the held grant
-        psql = subprocess.Popen(
-            [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-qAt',
-             '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True)
-        psql.stdin.write("BEGIN;\nSELECT 'locked' FROM mailboxes m"
-                         " JOIN principals p ON p.id = m.owner"
-                         " WHERE p.address = '%s' AND m.name = 'INBOX'"
-                         " FOR UPDATE OF m;\n" % USER)
-        psql.stdin.flush()
-        if psql.stdout.readline() != 'locked\n':
-            raise AssertionError('psql did not lock INBOX')
-        ctl = subprocess.Popen([fx.capmailctl, '-c', fx.conf, 'held',
-                                'release', sender, USER],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for('the release waits for INBOX', lambda: lock_waiters(
-            fx, '%uidnext = uidnext + 1%') == 1)
+        psql, ctl = release_waiting_for_inbox(fx, sender)
         # the MOVE, in a thread: it waits for the held grant
         result = {}
 
@@ -430,10 +446,7 @@ def test_move_races_release(fx):
         t.start()
         wait_for('the MOVE waits for the held grant', lambda: lock_waiters(
             fx, '%ORDER BY g.grantee, g.id FOR UPDATE%') == 1)
-        psql.stdin.write('COMMIT;\n')
-        psql.stdin.close()
-        psql.wait(timeout=60)
-        out, err = ctl.communicate(timeout=60)
+        out, err = let_release_go(psql, ctl)
         t.join(60)
         if ctl.returncode != 0 or out != b'1 released\n':
             raise AssertionError('held release: %d %r %r'
@@ -486,22 +499,7 @@ def test_expunge_races_release(fx):
         select(m, 'Held')
         mailutil.check(m.uid('STORE', str(uids[0]), '+FLAGS.SILENT', '(\\Deleted)'),
                        'STORE')
-        psql = subprocess.Popen(
-            [fx.pgcluster, 'psql', fx.pgdir, str(fx.pgport), '-qAt',
-             '-v', 'ON_ERROR_STOP=1'], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True)
-        psql.stdin.write("BEGIN;\nSELECT 'locked' FROM mailboxes m"
-                         " JOIN principals p ON p.id = m.owner"
-                         " WHERE p.address = '%s' AND m.name = 'INBOX'"
-                         " FOR UPDATE OF m;\n" % USER)
-        psql.stdin.flush()
-        if psql.stdout.readline() != 'locked\n':
-            raise AssertionError('psql did not lock INBOX')
-        ctl = subprocess.Popen([fx.capmailctl, '-c', fx.conf, 'held',
-                                'release', sender, USER],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for('the release waits for INBOX', lambda: lock_waiters(
-            fx, '%uidnext = uidnext + 1%') == 1)
+        psql, ctl = release_waiting_for_inbox(fx, sender)
         result = {}
 
         def expunge():
@@ -513,10 +511,7 @@ def test_expunge_races_release(fx):
         t.start()
         # whatever statement it waits in: the release and the EXPUNGE
         wait_for('the EXPUNGE waits too', lambda: lock_waiters(fx, '%') == 2)
-        psql.stdin.write('COMMIT;\n')
-        psql.stdin.close()
-        psql.wait(timeout=60)
-        out, err = ctl.communicate(timeout=60)
+        out, err = let_release_go(psql, ctl)
         t.join(60)
         if ctl.returncode != 0 or out != b'1 released\n':
             raise AssertionError('held release: %d %r %r'

@@ -40,6 +40,7 @@ statuses, headers and page text are read with http.client:
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -721,19 +722,21 @@ def wait_for(cond, what, timeout=60):
     raise AssertionError('timed out waiting for %s' % what)
 
 
-def test_browser(fx):
+def need_browser():
     for b in ('/usr/bin/chromium', '/usr/bin/chromedriver'):
         if not os.access(b, os.X_OK):
             raise Skip('%s is not installed (Debian packages chromium, '
                        'chromium-driver; contrib/install-deps --test)' % b)
-    setup(fx)
-    sender = new_sender()
-    tag = 'browser-%d' % os.getpid()
-    expected, link, _ = held_mail(fx, sender, tag)
+
+
+@contextlib.contextmanager
+def browser(fx, log='chromedriver.log'):
+    """Headless Chromium driven through chromedriver, with a fresh
+    profile: yields the WebDriver session, and ends both afterwards."""
+    need_browser()
     profile = tempfile.mkdtemp(prefix='capmail-chromium-')
     port = capfix.free_port()
-    dlog = os.path.join(fx.dir, 'chromedriver.log')
-    with open(dlog, 'ab') as lf:
+    with open(os.path.join(fx.dir, log), 'ab') as lf:
         drv = subprocess.Popen(['/usr/bin/chromedriver', '--port=%d' % port],
                                stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
     wd = WebDriver(port)
@@ -745,6 +748,25 @@ def test_browser(fx):
                 return False
         wait_for(ready, 'chromedriver')
         wd.start(profile)
+        yield wd
+    finally:
+        wd.quit()
+        drv.terminate()
+        try:
+            drv.wait(30)
+        except subprocess.TimeoutExpired:
+            drv.kill()
+            drv.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_browser(fx):
+    need_browser()
+    setup(fx)
+    sender = new_sender()
+    tag = 'browser-%d' % os.getpid()
+    expected, link, _ = held_mail(fx, sender, tag)
+    with browser(fx) as wd:
         wd.go(link)
         if wd.title() != 'Confirm that you sent this mail':
             raise AssertionError('page title %r' % wd.title())
@@ -805,15 +827,6 @@ def test_browser(fx):
         msgs = [e for e in wd.console() if 'Content Security Policy' in e.get('message', '')]
         if msgs:
             raise AssertionError('CSP violations in the console: %r' % msgs)
-    finally:
-        wd.quit()
-        drv.terminate()
-        try:
-            drv.wait(30)
-        except subprocess.TimeoutExpired:
-            drv.kill()
-            drv.wait()
-        shutil.rmtree(profile, ignore_errors=True)
     got = inbox_has(fx, tag)
     if got != expected:
         raise AssertionError('INBOX after the browser: ' +
