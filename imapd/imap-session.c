@@ -651,10 +651,13 @@ session_input(struct conn *c)
 		enum imap_parse_result r;
 		size_t used = 0;
 
-		if (s->idle != NULL) {
+		/* a bare line, not a command: IDLE's DONE, or the client's
+		 * answer to an AUTHENTICATE continuation */
+		if (s->idle != NULL || s->auth_cont) {
 			const char *line;
 			size_t len;
-			int lr = conn_line(c, &line, &len, IMAP_MAX_IDLE_LINE);
+			int lr = conn_line(c, &line, &len, s->idle != NULL ?
+			    IMAP_MAX_IDLE_LINE : IMAP_MAX_AUTH_LINE);
 			if (lr == CONN_MORE)
 				return;
 			if (lr < 0) {
@@ -662,23 +665,12 @@ session_input(struct conn *c)
 				conn_close(c, "line too long");
 				return;
 			}
-			imap_idle_line(s, line, len);
-			conn_consume(c, len + 2);
-			continue;
-		}
-		if (s->auth_cont) {
-			const char *line;
-			size_t len;
-			int lr = conn_line(c, &line, &len, IMAP_MAX_AUTH_LINE);
-			if (lr == CONN_MORE)
-				return;
-			if (lr < 0) {
-				imap_send(s, "* BYE Line too long");
-				conn_close(c, "line too long");
-				return;
+			if (s->idle != NULL) {
+				imap_idle_line(s, line, len);
+			} else {
+				s->auth_cont = 0;
+				imap_auth_continue(s, line, len);
 			}
-			s->auth_cont = 0;
-			imap_auth_continue(s, line, len);
 			conn_consume(c, len + 2);
 			continue;
 		}
