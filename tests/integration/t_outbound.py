@@ -33,6 +33,7 @@ minutes; every wait polls the database with a generous deadline.
   SIGTERM.
 """
 
+import atexit
 import email
 import imaplib
 import os
@@ -112,6 +113,9 @@ class Env:
 
     def start(self):
         fx = self.fx
+        # stopped by the module's last case; and at exit, for a run whose
+        # --only left that case out
+        atexit.register(self.stop)
         fx.sql('DROP DATABASE IF EXISTS capmail_remote WITH (FORCE)')
         fx.sql('CREATE DATABASE capmail_remote')
         self.remote_db = re.sub(r'dbname=\S+', 'dbname=capmail_remote', fx.conninfo)
