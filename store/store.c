@@ -47,6 +47,7 @@ struct store {
 	char *conninfo;
 	int max_conns;
 	uv_mutex_t lock;		/* idle[], nidle, nbusy */
+	uv_cond_t freed;		/* a slot was given back */
 	struct store_conn **idle;
 	int nidle;
 	int nbusy;			/* slots handed to requests */
@@ -385,6 +386,13 @@ struct store *store_new(const char *conninfo, int max_conns)
 		free(st);
 		return NULL;
 	}
+	if (uv_cond_init(&st->freed) != 0) {
+		uv_mutex_destroy(&st->lock);
+		free(st->conninfo);
+		free(st->idle);
+		free(st);
+		return NULL;
+	}
 	return st;
 }
 
@@ -396,11 +404,31 @@ void store_free(struct store **stp)
 		return;
 	for (int i = 0; i < st->nidle; i++)
 		store_disconnect(&st->idle[i]);
+	uv_cond_destroy(&st->freed);
 	uv_mutex_destroy(&st->lock);
 	free(st->idle);
 	free(st->conninfo);
 	free(st);
 	*stp = NULL;
+}
+
+/* Never hand a connection back inside a transaction. */
+static void settle(struct store_conn *db)
+{
+	if (!db->broken && db->pg != NULL) {
+		switch (PQtransactionStatus(db->pg)) {
+		case PQTRANS_IDLE:
+			break;
+		case PQTRANS_INTRANS:
+		case PQTRANS_INERROR:
+			store_rollback(db);
+			break;
+		default:
+			db->broken = 1;
+			break;
+		}
+	}
+	db->in_tx = 0;
 }
 
 static void work_cb(uv_work_t *w)
@@ -418,21 +446,7 @@ static void work_cb(uv_work_t *w)
 		return;
 	}
 	r->rc = r->fn(r->db, r->arg);
-	/* Never hand a connection back inside a transaction. */
-	if (!r->db->broken && r->db->pg != NULL) {
-		switch (PQtransactionStatus(r->db->pg)) {
-		case PQTRANS_IDLE:
-			break;
-		case PQTRANS_INTRANS:
-		case PQTRANS_INERROR:
-			store_rollback(r->db);
-			break;
-		default:
-			r->db->broken = 1;
-			break;
-		}
-	}
-	r->db->in_tx = 0;
+	settle(r->db);
 }
 
 static void release(struct store *st, struct store_conn *db)
@@ -445,10 +459,33 @@ static void release(struct store *st, struct store_conn *db)
 			store_disconnect(&db);
 	}
 	st->nbusy--;
+	uv_cond_signal(&st->freed);
 	uv_mutex_unlock(&st->lock);
 }
 
 static void after_cb(uv_work_t *w, int status);
+
+struct store_conn *store_conn_take(struct store *st)
+{
+	struct store_conn *db;
+
+	uv_mutex_lock(&st->lock);
+	while (st->nbusy >= st->max_conns)
+		uv_cond_wait(&st->freed, &st->lock);
+	st->nbusy++;
+	db = st->nidle > 0 ? st->idle[--st->nidle] : NULL;
+	uv_mutex_unlock(&st->lock);
+	if (db == NULL && (db = conn_new(st->conninfo)) == NULL)
+		release(st, NULL);
+	return db;
+}
+
+void store_conn_give(struct store *st, struct store_conn *db)
+{
+	if (db != NULL)
+		settle(db);
+	release(st, db);
+}
 
 /* Take a slot for r if one is free: 1 taken, 0 all busy. */
 static int take_slot(struct store *st, struct store_req *r)

@@ -54,6 +54,15 @@ typedef void store_done_fn(void *arg, int rc);
 int store_run(struct store *st, uv_loop_t *loop, store_work_fn *work,
     store_done_fn *done, void *arg);
 
+/* For threads of their own, with no loop (capmail-verify's handlers):
+ * take one of the store's connections, waiting while all max_conns are
+ * busy, and give it back when done (then a transaction left open is
+ * rolled back, as after store_run's work). It connects on first use and
+ * again after a failure; a store call on it then fails CM_EDBDOWN when
+ * the database cannot be reached. NULL only when out of memory. */
+struct store_conn *store_conn_take(struct store *st);
+void store_conn_give(struct store *st, struct store_conn *db);
+
 /* Synchronous use (capmailctl, tests): connect now. */
 struct store_conn *store_connect(const char *conninfo, char *err,
     size_t errsz);

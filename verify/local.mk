@@ -12,8 +12,8 @@ verify_libverify_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 sbin_PROGRAMS += verify/capmail-verify
 verify_capmail_verify_SOURCES = \
 	verify/main.c \
-	verify/server.c verify/server.h \
-	verify/dbpool.c verify/dbpool.h
+	verify/server.c verify/server.h
+
 verify_capmail_verify_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(LIBUV_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBPQ_CFLAGS) -pthread
 verify_capmail_verify_LDADD = verify/libverify.a $(STORE_LDADD) $(MHD_LIBS) \

@@ -16,7 +16,7 @@
  * store_connections threads, each polling its share of the connections
  * with epoll or poll). The handlers are short: a token check, then at most
  * two small queries. Running them on MHD's threads with a blocking store
- * connection each (dbpool.h) is the simple and honest shape: a slow
+ * connection each (store_conn_take()) is the simple and honest shape: a slow
  * client holds no thread (MHD does non-blocking I/O), a request holds a
  * thread only for its queries, and nothing bridges two event systems
  * (an MHD in external-select mode on a libuv loop plus store_run() would
@@ -44,7 +44,6 @@
 #include "cfg.h"
 #include "conn.h"
 #include "daemon.h"
-#include "dbpool.h"
 #include "log.h"
 #include "privdrop.h"
 #include "ratelimit.h"
@@ -118,7 +117,7 @@ main(int argc, char **argv)
 	privdrop(cfg_str(cfg, "user"));
 
 	threads = (int)cfg_int(cfg, "store_connections");
-	vs.db = dbpool_new(cfg_str(cfg, "database"), threads);
+	vs.db = store_new(cfg_str(cfg, "database"), threads);
 	vs.rl_ip = ratelimit_new((unsigned)cfg_int(cfg, "verify_rate_ip"));
 	vs.rl_sender = ratelimit_new(
 	    (unsigned)cfg_int(cfg, "verify_rate_sender"));
@@ -155,7 +154,7 @@ main(int argc, char **argv)
 	log_info(NULL, "verify stopping signal=%d", sig);
 	MHD_stop_daemon(mhd);	/* waits for the handler threads */
 	close(fd);
-	dbpool_free(&vs.db);
+	store_free(&vs.db);
 	ratelimit_free(&vs.rl_ip);
 	ratelimit_free(&vs.rl_sender);
 	captoken_key_wipe(&vs.key);

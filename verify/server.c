@@ -184,10 +184,8 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 		return respond_page(c, r, method, url, 410, PAGE_EXPIRED, NULL,
 		    NULL);
 
-	if ((db = dbpool_get(vs->db, err, sizeof err)) == NULL) {
-		dbpool_put(vs->db, NULL);
-		return db_down(c, r, method, url, CM_EDBDOWN, err);
-	}
+	if ((db = store_conn_take(vs->db)) == NULL)
+		return db_down(c, r, method, url, CM_ENOMEM, "out of memory");
 	rc = store_challenge_info(db, hash, &info);
 	if (rc == 0) {
 		snprintf(skey, sizeof skey, "s:%s", info.sender);
@@ -209,7 +207,7 @@ do_token(struct verify_server *vs, struct MHD_Connection *c, struct req *r,
 	}
 	if (rc < 0)
 		snprintf(err, sizeof err, "%s", store_errmsg(db));
-	dbpool_put(vs->db, db);
+	store_conn_give(vs->db, db);
 
 	if (rc == 1) {
 		store_challenge_info_clear(&info);

@@ -40,9 +40,9 @@
 #include <microhttpd.h>
 
 #include "captoken.h"
-#include "dbpool.h"
 #include "logpath.h"
 #include "ratelimit.h"
+#include "store.h"
 
 #define VERIFY_CSP "default-src 'none'; style-src 'self'; " \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -51,7 +51,7 @@
 
 struct verify_server {
 	struct captoken_key key;
-	struct dbpool *db;
+	struct store *db;		/* store_conn_take() per request */
 	struct ratelimit *rl_ip;	/* per client address */
 	struct ratelimit *rl_sender;	/* per sender address */
 };

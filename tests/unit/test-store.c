@@ -1021,6 +1021,48 @@ static void down_done(void *arg, int rc)
 	down_calls++;
 }
 
+/* store_conn_take/give, for threads without a loop (capmail-verify):
+ * connections are reused, a transaction left open is rolled back on the
+ * way back, and a dead database shows as CM_EDBDOWN on the first call. */
+static void test_take(void)
+{
+	struct store *st = store_new(conninfo, 2), *dead;
+	struct store_conn *a, *b, *c;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	a = store_conn_take(st);
+	b = store_conn_take(st);
+	CHECK(a != NULL && b != NULL && a != b);
+	CHECK(q_int(a, "SELECT 41 + 1", 0, NULL) == 42);
+	CHECK_RC(store_begin(b), 0);		/* left open */
+	CHECK_RC(store_exec(b, "CREATE TEMP TABLE take_t (x int)", 0, NULL,
+	    NULL), 0);
+	store_conn_give(st, b);
+	c = store_conn_take(st);		/* the idle one again */
+	CHECK(c == b);
+	/* the open transaction was rolled back: its table is gone */
+	CHECK(q_int(c, "SELECT count(*) FROM pg_class WHERE relname ="
+	    " 'take_t'", 0, NULL) == 0);
+	store_conn_give(st, c);
+	store_conn_give(st, a);
+	store_free(&st);
+
+	dead = store_new("host=/nonexistent-capmail port=5 dbname=capmail", 1);
+	CHECK(dead != NULL);
+	if (dead == NULL)
+		return;
+	a = store_conn_take(dead);
+	CHECK(a != NULL);
+	CHECK_RC(store_exec(a, "SELECT 1", 0, NULL, NULL), CM_EDBDOWN);
+	store_conn_give(dead, a);
+	a = store_conn_take(dead);		/* the slot came back */
+	CHECK(a != NULL);
+	store_conn_give(dead, a);
+	store_free(&dead);
+}
+
 static void test_dbdown(void)
 {
 	/* a Unix socket folder where nothing listens, and a TCP port where
@@ -1830,6 +1872,7 @@ int main(void)
 	test_run(ids);
 	test_reconnect();
 	test_dbdown();
+	test_take();
 
 	/* keep the database for a look when something failed */
 	if (failures == 0 && (db = store_connect(base, NULL, 0)) != NULL) {
