@@ -96,7 +96,6 @@ struct smtp_session {
 		int rc;			/* the first error, or 0 */
 		unsigned challenged:1;	/* a challenge was queued */
 		const char *why;	/* held and not challenged: why */
-		size_t learned;		/* submission: addresses learned */
 	} verify;
 	/* the BDAT chunk being read */
 	unsigned long long chunk_left;

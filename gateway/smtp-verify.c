@@ -47,8 +47,6 @@ learn(struct store_conn *db, struct smtp_session *s)
 		rc = store_sender_learn(db, s->auth_id, tx->ext[i]);
 		if (rc < 0 && s->verify.rc == 0)
 			s->verify.rc = rc;
-		else if (rc == 0)
-			s->verify.learned++;
 	}
 }
 
