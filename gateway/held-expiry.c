@@ -22,13 +22,14 @@
 
 static uv_timer_t timer;
 static int running, started;
-static char *result_log;
-static long max_age;
+static char *result_log;	/* the worker's lines, for expire_done */
 
 static int
 expire_work(struct store_conn *db, void *arg)
 {
-	return store_held_expire(db, max_age, &result_log);
+	const struct gateway *gw = arg;
+
+	return store_held_expire(db, gw->held_max_age, &result_log);
 }
 
 static void
@@ -48,7 +49,7 @@ expire_done(void *arg, int rc)
 			log_info(NULL, "smtp held expired %s", line);
 		}
 		log_info(NULL, "smtp held-expiry expired=%d max_age=%ld", rc,
-		    max_age);
+		    gw->held_max_age);
 	}
 	free(result_log);
 	result_log = NULL;
@@ -74,7 +75,6 @@ on_timer(uv_timer_t *t)
 void
 held_expiry_start(struct gateway *gw)
 {
-	max_age = gw->held_max_age;
 	uv_timer_init(gw->loop, &timer);
 	timer.data = gw;
 	/* first run at once: a gateway that was down catches up */
